@@ -1,0 +1,1 @@
+"""Image classification pipeline: entry point, options and job graph."""

@@ -1,0 +1,111 @@
+"""The pipeline's options: one list from which the command line, the Flex
+Template's metadata.json and the README's table all follow.
+
+Parsing and validation are separate from running, so both can be tested
+without starting a job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+DEFAULT_FEATURES = "LABEL_DETECTION,OBJECT_LOCALIZATION,SAFE_SEARCH_DETECTION"
+ALL_FEATURES = (
+    "LABEL_DETECTION", "OBJECT_LOCALIZATION", "SAFE_SEARCH_DETECTION", "FACE_DETECTION",
+    "TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION", "LANDMARK_DETECTION", "LOGO_DETECTION",
+    "IMAGE_PROPERTIES",
+)
+
+
+@dataclass(frozen=True)
+class Opt:
+    name: str
+    help: str
+    label: str
+    default: object = None
+    type: type = str
+    choices: tuple | None = None
+    regex: str | None = None  # validation for the template's metadata.json
+
+
+OPTIONS: tuple[Opt, ...] = (
+    Opt("input", "Backfill: a local folder or gs://bucket[/prefix]; every image under it is classified.",
+        "Input folder or bucket", regex=r"^(gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/.*)?|[^\s].*)$"),
+    Opt("subscription", "Streaming: Pub/Sub subscription receiving GCS notifications "
+        "(projects/P/subscriptions/S). Implies streaming mode.", "Notification subscription",
+        regex=r"^projects/[^/]+/subscriptions/[^/]+$"),
+    Opt("backend", "Where images are annotated: 'local' (offline models on the workers) or "
+        "'vision' (Cloud Vision API).", "Annotation backend", default="local",
+        choices=("local", "vision"), regex=r"^(local|vision)$"),
+    Opt("vision_endpoint", "Vision-compatible endpoint URL (regional endpoint, or a local one over "
+        "http, which is used with anonymous credentials).", "Vision API endpoint",
+        regex=r"^https?://[^\s]+$"),
+    Opt("features", "Comma-separated Vision feature names to request.", "Features",
+        default=DEFAULT_FEATURES, regex=r"^[A-Z_]+(,[A-Z_]+)*$"),
+    Opt("min_confidence", "Keep labels and objects scoring at or above this (0-1).",
+        "Minimum confidence", default=0.7, type=float, regex=r"^(0(\.\d+)?|1(\.0+)?)$"),
+    Opt("max_labels", "Keep at most this many labels per image.", "Maximum labels",
+        default=15, type=int, regex=r"^[1-9]\d*$"),
+    Opt("duckdb", "Embedded results database file (tables classifications, errors). "
+        "Default out/results.duckdb when no BigQuery dataset is given.", "DuckDB file"),
+    Opt("bigquery_dataset", "BigQuery dataset for results (PROJECT:DATASET); tables are created if missing.",
+        "BigQuery dataset", regex=r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9][:.][A-Za-z0-9_]{1,1024}$"),
+    Opt("category_root", "Where category copies go: <root>/<category>/<path under the input>. "
+        "Default: 'classified' beside the input (for a bucket, gs://bucket/classified).",
+        "Category root"),
+    Opt("quarantine_category", "Category for images that safe search marks unsafe.",
+        "Quarantine category", default="quarantine", regex=r"^[a-z0-9][a-z0-9_-]*$"),
+    Opt("model_dir", "Folder (or gs:// path) holding the local models built by `make setup`.",
+        "Model folder"),
+    Opt("inference_batch_size", "Images per local model call.", "Inference batch size",
+        default=16, type=int, regex=r"^[1-9]\d*$"),
+    Opt("detector_model", "Optional YOLO-style object detector ONNX file for OBJECT_LOCALIZATION.",
+        "Detector model"),
+    Opt("batch_max_wait_secs", "Longest time an image waits for its Vision batch to fill.",
+        "Batch flush timeout (s)", default=2.0, type=float, regex=r"^\d+(\.\d+)?$"),
+    Opt("max_concurrent_requests", "Cap on concurrent Vision API calls per worker.",
+        "Concurrent Vision calls", default=8, type=int, regex=r"^[1-9]\d*$"),
+    Opt("vision_requests_per_minute", "Optional hard cap on Vision API calls per minute per worker "
+        "(0 = none).", "Vision calls per minute", default=0, type=int, regex=r"^\d+$"),
+    Opt("output_topic", "Optional Pub/Sub topic (projects/P/topics/T) for one event per classified image.",
+        "Output topic", regex=r"^projects/[^/]+/topics/[^/]+$"),
+)
+
+
+class ClassifyOptions(PipelineOptions):
+    """The options of DESIGN.md's contract, plus the project's own."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        for o in OPTIONS:
+            kwargs = {"help": o.help, "default": o.default, "type": o.type}
+            if o.choices:
+                kwargs["choices"] = o.choices
+            parser.add_argument(f"--{o.name}", **kwargs)
+
+
+class OptionsError(ValueError):
+    """A bad command line: reported as one line before the job starts."""
+
+
+def unknown_flags(argv: list[str]) -> list[str]:
+    """Flags no PipelineOptions class knows (Beam itself only warns about them)."""
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen = {}
+    for cls in PipelineOptions.__subclasses__():
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    _, unknown = parser.parse_known_args(argv)
+    return [a for a in unknown if a.startswith("-")]
+
+
+def parse_features(value: str) -> tuple[str, ...]:
+    feats = tuple(dict.fromkeys(f.strip().upper() for f in value.split(",") if f.strip()))
+    bad = [f for f in feats if f not in ALL_FEATURES]
+    if bad:
+        raise OptionsError(f"unknown feature {bad[0]}; known: {', '.join(ALL_FEATURES)}")
+    if not feats:
+        raise OptionsError("--features is empty")
+    return feats

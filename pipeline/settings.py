@@ -1,0 +1,136 @@
+"""Turn a command line into validated, resolved settings.
+
+Everything that can be wrong with a command line is found here, before a job
+starts, and reported as one line. The result is a small frozen value that the
+transforms take instead of PipelineOptions, so they stay easy to test and pickle.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipeline.options import ClassifyOptions, OptionsError, parse_features, unknown_flags
+from transforms.backends import unsupported_features
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    input: str | None
+    subscription: str | None
+    streaming: bool
+    backend: str
+    vision_endpoint: str | None
+    features: tuple[str, ...]
+    min_confidence: float
+    max_labels: int
+    duckdb: str | None
+    bigquery_dataset: str | None
+    category_root: str
+    quarantine_category: str
+    model_dir: str
+    inference_batch_size: int
+    detector_model: str | None
+    batch_max_wait_secs: float
+    max_concurrent_requests: int
+    vision_requests_per_minute: int
+    output_topic: str | None
+
+
+def _is_gcs(path: str) -> bool:
+    return path.startswith("gs://")
+
+
+def _norm_local(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def default_category_root(input_path: str | None) -> str:
+    """`classified` beside the input: a sibling folder, or the bucket's top level."""
+    if not input_path:
+        raise OptionsError("--category_root is required in streaming mode (e.g. gs://BUCKET/classified)")
+    if _is_gcs(input_path):
+        bucket = input_path[5:].split("/", 1)[0]
+        return f"gs://{bucket}/classified"
+    return os.path.join(os.path.dirname(_norm_local(input_path).rstrip(os.sep)), "classified")
+
+
+def _inside(child: str, parent: str) -> bool:
+    child, parent = child.rstrip("/") + "/", parent.rstrip("/") + "/"
+    return child.startswith(parent)
+
+
+def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
+    """Validate the command line; raise OptionsError with a one-line message."""
+    unknown = unknown_flags(argv)
+    if unknown:
+        raise OptionsError(f"unknown option {unknown[0]} (see --help)")
+    options = PipelineOptions(argv)
+    o = options.view_as(ClassifyOptions)
+    std = options.view_as(StandardOptions)
+
+    if bool(o.input) == bool(o.subscription):
+        raise OptionsError("give exactly one of --input (backfill) or --subscription (streaming)")
+    if o.input and std.streaming:
+        raise OptionsError("--streaming contradicts --input: a backfill is a batch job; use --subscription to stream")
+    streaming = bool(o.subscription)
+    if streaming:
+        std.streaming = True
+
+    features = parse_features(o.features)
+    refused = unsupported_features(o.backend, features, o.detector_model)
+    if refused:
+        raise OptionsError(refused)
+    if not 0.0 <= o.min_confidence <= 1.0:
+        raise OptionsError(f"--min_confidence must be between 0 and 1, got {o.min_confidence}")
+    if o.max_labels < 1:
+        raise OptionsError(f"--max_labels must be at least 1, got {o.max_labels}")
+    if o.inference_batch_size < 1 or o.max_concurrent_requests < 1:
+        raise OptionsError("--inference_batch_size and --max_concurrent_requests must be at least 1")
+    if o.batch_max_wait_secs < 0 or o.vision_requests_per_minute < 0:
+        raise OptionsError("--batch_max_wait_secs and --vision_requests_per_minute cannot be negative")
+    if o.vision_endpoint and not o.vision_endpoint.startswith(("http://", "https://")):
+        raise OptionsError(f"--vision_endpoint must be an http(s) URL, got {o.vision_endpoint!r}")
+    if o.bigquery_dataset and ":" not in o.bigquery_dataset and "." not in o.bigquery_dataset:
+        raise OptionsError(f"--bigquery_dataset must be PROJECT:DATASET, got {o.bigquery_dataset!r}")
+
+    input_path = o.input
+    if input_path and not _is_gcs(input_path):
+        input_path = _norm_local(input_path)
+        if not os.path.isdir(input_path):
+            raise OptionsError(f"--input {o.input!r} is not a folder (or a gs:// path)")
+    if input_path and _is_gcs(input_path) and len(input_path) <= 5:
+        raise OptionsError("--input gs:// needs a bucket name")
+
+    category_root = o.category_root or default_category_root(input_path)
+    if not _is_gcs(category_root):
+        category_root = _norm_local(category_root)
+    if input_path and _is_gcs(input_path) != _is_gcs(category_root) and not _is_gcs(category_root):
+        raise OptionsError("--category_root must be a gs:// path when --input is a bucket")
+    if input_path and _inside(input_path, category_root):
+        raise OptionsError(f"--input {input_path} is inside --category_root {category_root}: "
+                           "every input image would look like a copy")
+
+    duckdb = o.duckdb
+    if not duckdb and not o.bigquery_dataset:
+        duckdb = os.path.join("out", "results.duckdb")
+    if duckdb and not _is_gcs(duckdb):
+        duckdb = _norm_local(duckdb)
+    elif duckdb:
+        raise OptionsError("--duckdb must be a local file; use --bigquery_dataset for cloud results")
+
+    model_dir = o.model_dir or os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR") or os.path.join(REPO_ROOT, "models")
+
+    return Settings(
+        input=input_path, subscription=o.subscription, streaming=streaming, backend=o.backend,
+        vision_endpoint=o.vision_endpoint, features=features, min_confidence=o.min_confidence,
+        max_labels=o.max_labels, duckdb=duckdb, bigquery_dataset=o.bigquery_dataset,
+        category_root=category_root.rstrip("/"), quarantine_category=o.quarantine_category,
+        model_dir=model_dir, inference_batch_size=o.inference_batch_size,
+        detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
+        max_concurrent_requests=o.max_concurrent_requests,
+        vision_requests_per_minute=o.vision_requests_per_minute, output_topic=o.output_topic,
+    ), options

