@@ -36,5 +36,8 @@ test: setup ## Run the whole test suite
 test-unit: setup ## Run the fast unit tests only
 	$(PY) -m pytest -q tests/unit
 
+bench: setup ## Run the benchmarks and print their figures (BENCH=name to run one)
+	$(PY) -m bench $(BENCH)
+
 clean: ## Remove results, demo files and models (keeps .venv)
 	rm -rf out $(DEMO_DIR) models
