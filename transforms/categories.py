@@ -18,7 +18,7 @@ def category_name(label: str | None) -> str:
     if not label:
         return UNCATEGORIZED
     text = unicodedata.normalize("NFKC", label).lower()
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
     text = _UNSAFE.sub("_", text).strip("_-.")
     text = re.sub(r"_+", "_", text)[:MAX_LEN].strip("_-.")
     return text or UNCATEGORIZED

@@ -1,0 +1,1 @@
+"""Offline models for the local backend: ImageNet labels, safe search, label hierarchy."""
