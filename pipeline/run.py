@@ -18,6 +18,7 @@ from apache_beam.options.pipeline_options import StandardOptions, _BeamArgumentP
 from pipeline.graph import build_pipeline
 from pipeline.options import ClassifyOptions, OptionsError
 from pipeline.settings import resolve
+from transforms.clients import anonymous_beam_credentials_for_emulators
 
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "PrismRunner", "SwitchingDirectRunner"}
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if _uses_only_emulators_or_local(settings):
         os.environ.setdefault("NO_GCE_CHECK", "true")   # no 25 s metadata-server probe offline
+        anonymous_beam_credentials_for_emulators()
     options = type(options)(_local_defaults(argv, settings.streaming))
     runner = options.view_as(StandardOptions).runner or ""
     if settings.streaming:

@@ -30,3 +30,18 @@ def split_gcs(uri: str) -> tuple[str, str]:
         raise ValueError(f"not a gs:// path: {uri}")
     bucket, _, name = uri[5:].partition("/")
     return bucket, name
+
+
+def anonymous_beam_credentials_for_emulators() -> None:
+    """Make Beam's own GCS client connect anonymously when an emulator is configured.
+
+    Beam looks for Google credentials with four retries (about 22 s) before it
+    falls back to anonymous access; against a local stand-in there are none to
+    find. Called on the launcher and in worker setup; a no-op without emulators.
+    """
+    if not emulated("storage"):
+        return
+    from apache_beam.internal.gcp import auth
+    with auth._Credentials._credentials_lock:  # pylint: disable=protected-access
+        auth._Credentials._credentials_init = True  # pylint: disable=protected-access
+        auth._Credentials._credentials = None  # pylint: disable=protected-access

@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.clients import anonymous_beam_credentials_for_emulators
 from transforms.imaging import MAX_FILE_BYTES, ImageError, decode_image
 from transforms.list_images import NAMESPACE
 from transforms.records import ImageRef, LoadedImage, error_row
@@ -43,6 +44,9 @@ class _ReadAndDecode(beam.DoFn):
         self.decoded = Metrics.counter(NAMESPACE, "images_decoded")
         self.failed = Metrics.counter(NAMESPACE, "images_unreadable")
         self.read_bytes = Metrics.distribution(NAMESPACE, "image_bytes")
+
+    def setup(self):
+        anonymous_beam_credentials_for_emulators()
 
     def process(self, ref: ImageRef):
         try:

@@ -1,0 +1,68 @@
+"""Backfill of a bucket on fake-gcs-server: copies written back to gs://, anonymous credentials."""
+import time
+
+import duckdb
+import pytest
+
+from pipeline.run import main
+from tests.integration.corpus import ROW, SKIP, build_corpus
+from transforms.clients import COPY_MARKER, storage_client
+
+FEATURES = "--features=LABEL_DETECTION,SAFE_SEARCH_DETECTION"
+
+
+@pytest.fixture(scope="module")
+def bucket_run(gcs_server, model_dir, tmp_path_factory):
+    client = storage_client()
+    bucket = client.create_bucket("photos-backfill")
+    corpus = build_corpus()
+    for rel, (data, _) in corpus.items():
+        bucket.blob(f"incoming/{rel}").upload_from_string(data)
+    bucket.blob("incoming/bad/zero.jpg").upload_from_string(b"")
+    marked = bucket.blob("incoming/already/a copy.jpg")
+    marked.metadata = {COPY_MARKER: "gs://photos-backfill/elsewhere.jpg"}
+    marked.upload_from_string(corpus["animals/chelsea.jpg"][0])
+    expected = {f"incoming/{k}": v for k, (_, v) in corpus.items()}
+    expected["incoming/bad/zero.jpg"] = "empty_file"
+
+    db = tmp_path_factory.mktemp("gcsrun") / "results.duckdb"
+    argv = ["--input=gs://photos-backfill/incoming", "--category_root=gs://photos-backfill/classified",
+            f"--duckdb={db}", FEATURES, f"--model_dir={model_dir}"]
+    timings = []
+    for _ in range(2):
+        t0 = time.monotonic()
+        assert main(argv) == 0
+        timings.append(time.monotonic() - t0)
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT name, generation, primary_category, category_uri FROM classifications").fetchall()
+    errors = con.execute("SELECT name, stage, code FROM errors").fetchall()
+    con.close()
+    return {"client": client, "expected": expected, "rows": rows, "errors": errors, "timings": timings}
+
+
+def test_every_object_accounted_for_once__bucket_run_twice(bucket_run):
+    expected = bucket_run["expected"]
+    assert sorted(r[0] for r in bucket_run["rows"]) == sorted(n for n, o in expected.items() if o == ROW)
+    assert sorted((e[0], e[2]) for e in bucket_run["errors"]) == sorted(
+        (n, o) for n, o in expected.items() if o not in (ROW, SKIP))
+
+
+def test_generation_is_the_objects__gcs_key(bucket_run):
+    bucket = bucket_run["client"].bucket("photos-backfill")
+    for name, generation, *_ in bucket_run["rows"]:
+        assert generation == bucket.get_blob(name).generation
+
+
+def test_copies_are_marked_and_not_relisted__category_prefix(bucket_run):
+    client = bucket_run["client"]
+    copies = list(client.list_blobs("photos-backfill", prefix="classified/"))
+    assert sorted(b.name for b in copies) == sorted(
+        r[3].removeprefix("gs://photos-backfill/") for r in bucket_run["rows"])
+    assert all(b.metadata and b.metadata.get(COPY_MARKER, "").startswith("gs://photos-backfill/incoming/")
+               for b in copies)
+    assert "gs://photos-backfill/classified/cat/animals/chelsea.jpg" in [r[3] for r in bucket_run["rows"]]
+
+
+def test_no_credential_wait__anonymous_on_emulator(bucket_run):
+    # The 25 s google.auth probe would make each run take far longer than the work itself.
+    assert max(bucket_run["timings"]) < 15
