@@ -23,6 +23,12 @@ from transforms.clients import anonymous_beam_credentials_for_emulators
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "PrismRunner", "SwitchingDirectRunner"}
 
 
+def _drop_known_noise(record: logging.LogRecord) -> bool:
+    """Beam 2.77's RunInference warns on every batch when torch is absent (its memory
+    probe imports torch); we do not use torch, so the warning says nothing."""
+    return not str(record.msg).startswith("Resource module is not available")
+
+
 def print_help() -> None:
     parser = _BeamArgumentParser(
         prog="python -m pipeline",
@@ -54,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print_help()
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_known_noise)
     try:
         settings, options = resolve(argv)
     except OptionsError as e:
