@@ -14,8 +14,11 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 100_000_000        # refuse to fully decode more than 100 Mpx
-MAX_DRAFT_PIXELS = 64 * MAX_PIXELS  # JPEG draft decodes at 1/8 scale, so allow more
+MAX_PIXELS = 100_000_000            # refuse to fully decode more than 100 Mpx
+MAX_DRAFT_PIXELS = 16 * MAX_PIXELS  # JPEG draft decodes at 1/8 scale (1/64 of the pixels)
+# Pillow's own guard would refuse a 20,000 px JPEG that draft mode decodes cheaply;
+# ours (per format, below) replaces it, and Pillow's stays as a backstop.
+Image.MAX_IMAGE_PIXELS = MAX_DRAFT_PIXELS
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",

@@ -66,3 +66,27 @@ def test_copies_are_marked_and_not_relisted__category_prefix(bucket_run):
 def test_no_credential_wait__anonymous_on_emulator(bucket_run):
     # The 25 s google.auth probe would make each run take far longer than the work itself.
     assert max(bucket_run["timings"]) < 15
+
+
+def test_object_deleted_after_listing_is_not_found__error_row(gcs_server, tmp_path):
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.list_images import ListImages
+    from transforms.read_images import ReadImages
+    client = storage_client()
+    bucket = client.create_bucket("photos-vanishing")
+    for name in ("a.jpg", "b.jpg"):
+        bucket.blob(f"in/{name}").upload_from_string(build_corpus()["animals/chelsea.jpg"][0])
+
+    def delete_b(ref):
+        if ref.name.endswith("b.jpg"):  # the object disappears between listing and reading
+            storage_client().bucket("photos-vanishing").blob(ref.name).delete()
+        return ref
+
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        read = (p | ListImages("gs://photos-vanishing/in", "gs://photos-vanishing/classified")
+                | beam.Map(delete_b) | ReadImages())
+        assert_that(read.images | beam.Map(lambda i: i.ref.name), equal_to(["in/a.jpg"]), label="images")
+        assert_that(read.errors | beam.Map(lambda e: (e["name"], e["stage"], e["code"])),
+                    equal_to([("in/b.jpg", "read", "not_found")]), label="errors")
