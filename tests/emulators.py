@@ -54,13 +54,15 @@ def fake_gcs_binary() -> str:
 
 
 @contextmanager
-def fake_gcs(workdir: str, pubsub_topic: str | None = None, pubsub_host: str | None = None):
+def fake_gcs(workdir: str, pubsub_topic: str | None = None, pubsub_host: str | None = None,
+             port: int | None = None):
     """fake-gcs-server with a filesystem backend; yields (url, filesystem root).
 
     With a topic (and the Pub/Sub emulator host) it publishes real OBJECT_FINALIZE
-    and OBJECT_DELETE notifications.
+    and OBJECT_DELETE notifications. Started again with the same workdir and port,
+    it serves the same objects (a restart).
     """
-    port = free_port()
+    port = port or free_port()
     root = os.path.join(workdir, "gcs")
     os.makedirs(root, exist_ok=True)
     url = f"http://127.0.0.1:{port}"

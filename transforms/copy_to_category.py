@@ -16,11 +16,16 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from google.api_core.retry import Retry
+
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
 from transforms.list_images import NAMESPACE
 from transforms.records import ImageRef, error_row
 
 ERRORS = "errors"
+# Writing the same copy twice gives the same object, so retrying a copy is safe
+# (the storage client only retries idempotent calls by default).
+DEFAULT_RETRY = Retry(initial=0.5, maximum=8.0, multiplier=2.0, timeout=120.0)
 
 
 def safe_relative_path(rel_path: str) -> str:
@@ -59,11 +64,11 @@ class _Copy(beam.DoFn):
             if ref.is_gcs:
                 src_bucket, src_name = split_gcs(ref.uri)
                 source = self._gcs().bucket(src_bucket).blob(src_name, generation=ref.generation or None)
-                token, _, _ = target.rewrite(source)
+                token, _, _ = target.rewrite(source, retry=DEFAULT_RETRY)
                 while token:
-                    token, _, _ = target.rewrite(source, token=token)
+                    token, _, _ = target.rewrite(source, token=token, retry=DEFAULT_RETRY)
             else:
-                target.upload_from_filename(ref.uri)
+                target.upload_from_filename(ref.uri, retry=DEFAULT_RETRY)
         elif ref.is_gcs:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with FileSystems.open(ref.uri, compression_type="uncompressed") as src, open(dest, "wb") as out:
