@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from transforms.redact import redact
+
 
 @dataclass(frozen=True)
 class ImageRef:
@@ -55,7 +57,7 @@ def error_row(ref: ImageRef | None, stage: str, code: str, message: str,
         "generation": ref.generation if ref else None,
         "stage": stage,
         "code": code,
-        "message": message,
+        "message": redact(message),
         "attempts": attempts,
         "failed_at": utcnow_iso(),
     }
