@@ -1,10 +1,18 @@
 """The summary printed at the end of every local run: what happened to each
-image this run took in, and where the results and copies are."""
+image this run took in, how fast, and where the results and copies are.
+
+The figures come from the results database when the run wrote to DuckDB (what
+was really written), otherwise from the run's progress tracker (BigQuery-only
+runs); the listing's skips come from the job's Beam metrics.
+"""
 from __future__ import annotations
 
 import datetime as dt
 
 from transforms.duckdb_sink import connect
+from transforms.list_images import NAMESPACE
+
+FIRST_ERRORS = 5
 
 
 def run_summary(duckdb_path: str, since: dt.datetime) -> dict:
@@ -18,8 +26,8 @@ def run_summary(duckdb_path: str, since: dt.datetime) -> dict:
             "SELECT stage, count(*) FROM errors WHERE failed_at >= ? GROUP BY 1 ORDER BY 2 DESC, 1",
             [since]).fetchall()
         first_errors = con.execute(
-            "SELECT stage, code, name, message FROM errors WHERE failed_at >= ? ORDER BY failed_at, name LIMIT 5",
-            [since]).fetchall()
+            "SELECT stage, code, coalesce(name, uri), message FROM errors WHERE failed_at >= ? "
+            f"ORDER BY failed_at, name LIMIT {FIRST_ERRORS}", [since]).fetchall()
         totals = con.execute("SELECT (SELECT count(*) FROM classifications), (SELECT count(*) FROM errors)").fetchone()
     finally:
         con.close()
@@ -28,18 +36,50 @@ def run_summary(duckdb_path: str, since: dt.datetime) -> dict:
             "db_totals": totals}
 
 
-def format_summary(s: dict, *, seconds: float, duckdb_path: str, category_root: str) -> str:
+def tracker_summary(tracker) -> dict:
+    """The same figures from the in-process progress tracker (any sink)."""
+    per_category = sorted(tracker.per_category.items(), key=lambda kv: (-kv[1], kv[0]))
+    per_stage = sorted(tracker.per_stage.items(), key=lambda kv: (-kv[1], kv[0]))
+    first = [(e["stage"], e["code"], e["name"] or e["uri"], e["message"]) for e in tracker.first_errors]
+    return {"per_category": per_category, "per_stage": per_stage, "first_errors": first,
+            "classified": tracker.classified, "errors": tracker.errors, "db_totals": None}
+
+
+def listing_skips(result) -> dict[str, int]:
+    """Files the listing skipped (not images, category copies), from the finished job's counters."""
+    out = {"skipped_not_image": 0, "skipped_copies": 0}
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - a runner without metrics only loses this line
+        return out
+    for c in counters:
+        if c.key.metric.namespace == NAMESPACE and c.key.metric.name in out:
+            out[c.key.metric.name] += c.committed or c.attempted or 0
+    return out
+
+
+def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category_root: str,
+                   bigquery_dataset: str | None = None, skips: dict | None = None) -> str:
     done = s["classified"] + s["errors"]
     rate = done / seconds if seconds > 0 else 0.0
-    lines = [f"Classified {s['classified']} images, {s['errors']} errors, in {seconds:.1f} s "
+    lines = [f"Classified {s['classified']:,} images, {s['errors']:,} errors, in {seconds:.1f} s "
              f"({rate:.1f} images/s)."]
+    if skips and any(skips.values()):
+        lines.append(f"Skipped {skips['skipped_not_image']:,} files that are not images and "
+                     f"{skips['skipped_copies']:,} category copies.")
     if s["per_category"]:
         lines.append("Images per category:")
-        lines += [f"  {cat:<28} {n:>7}" for cat, n in s["per_category"]]
+        lines += [f"  {cat:<28} {n:>7,}" for cat, n in s["per_category"]]
     if s["per_stage"]:
-        lines.append("Errors by stage: " + ", ".join(f"{stage} {n}" for stage, n in s["per_stage"]))
+        lines.append("Errors by stage: " + ", ".join(f"{stage} {n:,}" for stage, n in s["per_stage"]))
         lines += [f"  [{stage}/{code}] {name}: {msg}" for stage, code, name, msg in s["first_errors"]]
-    lines.append(f"Results: {duckdb_path} (tables classifications: {s['db_totals'][0]} rows, "
-                 f"errors: {s['db_totals'][1]} rows)")
+    if duckdb_path:
+        totals = f" (tables classifications: {s['db_totals'][0]:,} rows, errors: {s['db_totals'][1]:,} rows)" \
+            if s.get("db_totals") else ""
+        lines.append(f"Results: {duckdb_path}{totals}")
+    if bigquery_dataset:
+        lines.append(f"Results: BigQuery {bigquery_dataset} (tables classifications, errors)")
     lines.append(f"Copies:  {category_root}/<category>/...")
+    source = f"--duckdb={duckdb_path}" if duckdb_path else f"--bigquery_dataset={bigquery_dataset}"
+    lines.append(f"Report:  python -m pipeline.report {source} --out=out/report")
     return "\n".join(lines)

@@ -71,6 +71,7 @@ class _WriteBatch(beam.DoFn):
     def __init__(self, path: str, table: str):
         self.path, self.table = path, table
         self.written = Metrics.counter(NAMESPACE, f"duckdb_{table}_rows")
+        self.batch_size = Metrics.distribution(NAMESPACE, f"duckdb_{table}_batch_size")
 
     def setup(self):
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -85,6 +86,7 @@ class _WriteBatch(beam.DoFn):
         finally:
             con.close()
         self.written.inc(len(rows))
+        self.batch_size.update(len(rows))
         yield from rows
 
 

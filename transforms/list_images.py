@@ -25,6 +25,12 @@ IMAGE_EXTENSIONS = frozenset({
 NAMESPACE = "image_classifier"
 
 
+def progress_tracker():
+    """The launching process's progress tracker on a local runner (it learns the total here), else None."""
+    from transforms.progress import current  # late: transforms.progress imports NAMESPACE from here
+    return current()
+
+
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -58,6 +64,9 @@ class _ListFolder(beam.DoFn):
         self.skipped = Metrics.counter(NAMESPACE, "skipped_not_image")
         self.skipped_copies = Metrics.counter(NAMESPACE, "skipped_copies")
 
+    def setup(self):
+        self.tracker = progress_tracker()
+
     def process(self, root: str):
         for path, st in walk_folder(root, self.category_root):
             rel = os.path.relpath(path, root).replace(os.sep, "/")
@@ -65,6 +74,8 @@ class _ListFolder(beam.DoFn):
                 self.skipped.inc()
                 continue
             self.listed.inc()
+            if self.tracker:
+                self.tracker.add_listed()
             yield ImageRef(
                 uri=path, bucket=root, name=rel, generation=st.st_mtime_ns, rel_path=rel,
                 size_bytes=st.st_size,
@@ -80,6 +91,7 @@ class _ListBucket(beam.DoFn):
 
     def setup(self):
         self.client = storage_client()
+        self.tracker = progress_tracker()
 
     def process(self, input_uri: str):
         bucket, prefix = split_gcs(input_uri)
@@ -96,6 +108,8 @@ class _ListBucket(beam.DoFn):
                 self.skipped.inc()
                 continue
             self.listed.inc()
+            if self.tracker:
+                self.tracker.add_listed()
             updated = blob.updated or blob.time_created
             yield ImageRef(
                 uri=uri, bucket=bucket, name=blob.name, generation=int(blob.generation or 0),

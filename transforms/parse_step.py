@@ -13,6 +13,7 @@ from transforms.parse import response_error, response_to_row
 from transforms.records import AnnotatedImage, error_row
 
 ERRORS = "errors"
+FEATURE_COLUMNS = ("labels", "objects", "safe_search", "faces", "text", "landmarks", "logos", "dominant_colors")
 
 
 class _Parse(beam.DoFn):
@@ -39,6 +40,11 @@ class _Parse(beam.DoFn):
             return
         self.classified.inc()
         Metrics.counter(NAMESPACE, f"category_{row['primary_category']}").inc()
+        for column in FEATURE_COLUMNS:   # per-feature counts, shown in the Dataflow console
+            if row.get(column):
+                Metrics.counter(NAMESPACE, f"found_{column}").inc()
+        if row.get("is_safe") is False:
+            Metrics.counter(NAMESPACE, "unsafe_images").inc()
         yield item.ref, row
 
 
