@@ -1,0 +1,105 @@
+"""Local streaming runs: a prompt Pub/Sub pull, and a clean stop on Ctrl-C or SIGTERM.
+
+Beam's local runner (BundleBasedDirectRunner) reads Pub/Sub with its own pull
+loop: one blocking `pull(timeout=30)` at a time, acknowledged as soon as it
+returns. Two consequences for a job that runs "until interrupted":
+
+- A stop request waits for that pull, up to 30 s, and anything a pull has
+  already acknowledged but not yet written would be lost by a hard stop.
+- There is no drain: `result.cancel()` drops in-flight work.
+
+So, for local runs only, this module (1) shortens the pull deadline to
+`PULL_DEADLINE_SECS` (the emulator and Pub/Sub answer as soon as a message
+arrives, so latency does not change; an empty pull just returns sooner), and
+(2) turns the first SIGINT/SIGTERM into a drain, the local equivalent of
+Dataflow's `drain`: the source stops pulling and declares itself finished
+(its watermark goes to +infinity), every message already taken in flows
+through to the sinks, event-time timers (de-duplication expiry) fire, and the
+runner ends the job normally. A second signal abandons the drain.
+
+On Dataflow none of this is used: the service owns the Pub/Sub read and
+`gcloud dataflow jobs drain` does the same job.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+STOP = threading.Event()
+PULL_DEADLINE_SECS = 2.0
+_LOG = logging.getLogger(__name__)
+_installed = False
+
+
+class _PromptPull:
+    """Wraps the runner's SubscriberClient: short pull deadline, no pull once stopping."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def pull(self, subscription, max_messages, timeout=None, **_):
+        from google.api_core.exceptions import DeadlineExceeded
+        from google.pubsub_v1.types import PullResponse
+        if STOP.is_set():
+            return PullResponse()
+        try:
+            return self._client.pull(subscription=subscription, max_messages=max_messages,
+                                     timeout=PULL_DEADLINE_SECS)
+        except DeadlineExceeded:
+            return PullResponse()
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def install() -> None:
+    """Patch the local runner's Pub/Sub read (idempotent); call before `Pipeline.run()`."""
+    global _installed  # pylint: disable=global-statement
+    if _installed:
+        return
+    from apache_beam.runners.direct import transform_evaluator as te
+    from apache_beam.runners.direct.util import TransformResult
+    from apache_beam.utils.timestamp import MAX_TIMESTAMP
+
+    evaluator = te._PubSubReadEvaluator  # pylint: disable=protected-access
+    get_client = evaluator._get_subscriber_client.__func__  # pylint: disable=protected-access
+    finish_bundle = evaluator.finish_bundle
+
+    def _get_subscriber_client(cls, transform):
+        return _PromptPull(get_client(cls, transform))
+
+    def _finish_bundle(self):
+        if STOP.is_set():
+            # No output, nothing left to read, no watermark hold: the source is done.
+            return TransformResult(self, [], [], None, {None: MAX_TIMESTAMP})
+        return finish_bundle(self)
+
+    evaluator._get_subscriber_client = classmethod(_get_subscriber_client)  # pylint: disable=protected-access
+    evaluator.finish_bundle = _finish_bundle
+    _installed = True
+
+
+def request_stop(signum=None, _frame=None) -> None:
+    """First signal: drain. Second signal: give up on the drain."""
+    if STOP.is_set():
+        raise KeyboardInterrupt
+    name = signal.Signals(signum).name if signum else "stop"
+    print(f"{name}: stopping; finishing the images already taken in (again to abandon them).",
+          file=sys.stderr, flush=True)
+    STOP.set()
+
+
+def wait_until_stopped(result) -> bool:
+    """Run until SIGINT/SIGTERM, then drain; True if the drain completed."""
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result.wait_until_finish()
+        return True
+    except KeyboardInterrupt:
+        print("Drain abandoned: images in flight may be missing from the results.", file=sys.stderr)
+        return False
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
