@@ -1,8 +1,10 @@
 """ReadImages: fetch an image's bytes and decode it for the models.
 
-Reads go through Beam's FileSystems, so local paths and gs:// work alike. A
-missing object (deleted after it was listed or announced) is an error row, not
-a retry loop; so is an oversized, empty or undecodable file.
+Objects in a bucket are read at the generation that was listed or announced,
+so a late redelivery after an overwrite never classifies the new bytes under
+the old generation; other paths go through Beam's FileSystems. A missing
+object (deleted or overwritten after it was listed or announced) is an error
+row, not a retry loop; so is an oversized, empty or undecodable file.
 """
 from __future__ import annotations
 
@@ -10,12 +12,32 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.clients import anonymous_beam_credentials_for_emulators
+from transforms.clients import anonymous_beam_credentials_for_emulators, split_gcs, storage_client
 from transforms.imaging import MAX_FILE_BYTES, ImageError, decode_image
 from transforms.list_images import NAMESPACE
 from transforms.records import ImageRef, LoadedImage, error_row
 
 ERRORS = "errors"
+NOT_FOUND = "the object no longer exists (deleted or overwritten before it was read)"
+_client = None
+
+
+def _storage():
+    global _client  # one client per worker process: it is thread-safe and pools connections
+    if _client is None:
+        _client = storage_client()
+    return _client
+
+
+def _read_generation(ref: ImageRef, limit: int) -> bytes:
+    from google.api_core.exceptions import NotFound
+    bucket, name = split_gcs(ref.uri)
+    try:
+        # No Range header: a range on a zero-byte object is answered 416. The size was
+        # checked against the limit from the listing or notification already.
+        return _storage().bucket(bucket).blob(name, generation=ref.generation).download_as_bytes()
+    except NotFound:
+        raise FileNotFoundError(ref.uri) from None
 
 
 def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -24,14 +46,16 @@ def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES) -> bytes:
         raise ImageError("read", "file_too_large",
                          f"the file is {ref.size_bytes / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB")
     try:
-        with FileSystems.open(ref.uri, compression_type="uncompressed") as f:
-            data = f.read(limit + 1)
+        if ref.is_gcs and ref.generation:
+            data = _read_generation(ref, limit)
+        else:
+            with FileSystems.open(ref.uri, compression_type="uncompressed") as f:
+                data = f.read(limit + 1)
     except FileNotFoundError:
-        raise ImageError("read", "not_found", "the object no longer exists (deleted before it was read)") from None
+        raise ImageError("read", "not_found", NOT_FOUND) from None
     except Exception as e:  # noqa: BLE001 - storage clients raise many types
         if "404" in str(e) or "not found" in str(e).lower() or "No such file" in str(e):
-            raise ImageError("read", "not_found",
-                             "the object no longer exists (deleted before it was read)") from None
+            raise ImageError("read", "not_found", NOT_FOUND) from None
         raise ImageError("read", "read_failed", f"could not read the object: {type(e).__name__}: {e}") from None
     if len(data) > limit:
         raise ImageError("read", "file_too_large", f"the file is larger than the {limit / 2**20:.0f} MiB limit")
