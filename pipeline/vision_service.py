@@ -1,0 +1,176 @@
+"""What the local Vision-compatible endpoint answers, and how it misbehaves on demand.
+
+Answers come from the local backend's models (or, with `fixed_labels`, from no
+model at all, for quota benchmarks). The fault switches reproduce what the real
+API does under pressure so the Vision backend's retries and throttling can be
+tested over real HTTP: a request quota, 5xx, slow answers, dropped connections,
+invalid JSON and per-image errors. See pipeline/vision_endpoint.py for the server.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+
+from transforms.imaging import ImageError, decode_image
+
+FAULT_DEFAULTS = {
+    "quota_per_sec": 0.0,        # calls per second accepted (token bucket, burst of one second); 0 = none
+    "error_5xx_every": 0,        # every Nth call answers 503
+    "drop_every": 0,             # every Nth call: connection closed without an answer
+    "slow_every": 0,             # every Nth call waits slow_secs before answering
+    "slow_secs": 0.0,
+    "delay_secs": 0.0,           # every call takes at least this long (a remote API's latency)
+    "invalid_json_every": 0,     # every Nth call answers 200 with a body that is not JSON
+    "image_errors": {},          # {sha256 of the bytes, or the image URI: {"code": 3, "message": "..."}}
+}
+# Which part of an AnnotateImageResponse each feature fills (the answer keeps only what was asked).
+FEATURE_KEYS = {
+    "LABEL_DETECTION": ("labelAnnotations",), "SAFE_SEARCH_DETECTION": ("safeSearchAnnotation",),
+    "OBJECT_LOCALIZATION": ("localizedObjectAnnotations",), "FACE_DETECTION": ("faceAnnotations",),
+    "TEXT_DETECTION": ("textAnnotations", "fullTextAnnotation"),
+    "DOCUMENT_TEXT_DETECTION": ("textAnnotations", "fullTextAnnotation"),
+    "IMAGE_PROPERTIES": ("imagePropertiesAnnotation",), "LANDMARK_DETECTION": ("landmarkAnnotations",),
+    "LOGO_DETECTION": ("logoAnnotations",),
+}
+FIXED_ANSWER = {  # --fixed_labels: answers without models, for quota benchmarks
+    "labelAnnotations": [{"mid": "/m/0fixture", "description": "Fixture", "score": 0.99, "topicality": 0.99}],
+    "safeSearchAnnotation": {k: "VERY_UNLIKELY" for k in ("adult", "spoof", "medical", "violence", "racy")},
+}
+
+
+def feature_name(value) -> str:
+    """Feature types arrive as names (curl, seed JSON) or numbers (the client's enum-encoding=int)."""
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        from google.cloud import vision
+        return vision.Feature.Type(int(value)).name
+    return str(value)
+
+
+class Quota:
+    """Token bucket: `rate` calls per second with a burst of one second's worth."""
+
+    def __init__(self, rate: float):
+        self.rate, self.capacity = rate, max(1.0, rate)
+        self.tokens, self.updated = self.capacity, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when the call may go ahead, else the seconds until it could."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return 0.0
+            return (1.0 - self.tokens) / self.rate
+
+
+class VisionService:
+    """What the endpoint knows: models, fault switches and what it has served."""
+
+    def __init__(self, model_dir: str | None, features, threads: int, fixed_labels: bool, faults: dict):
+        self.models = None
+        self.model_lock = threading.Lock()
+        if not fixed_labels:
+            from transforms.local.handler import LocalModels
+            self.models = LocalModels(model_dir, features, threads)
+        self.lock = threading.Lock()
+        self.faults = dict(FAULT_DEFAULTS)
+        self.quota = None
+        self.set_faults(faults)
+        self.reset()
+
+    def set_faults(self, faults: dict) -> None:
+        unknown = set(faults) - set(FAULT_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault switch {sorted(unknown)[0]}; known: {', '.join(FAULT_DEFAULTS)}")
+        with self.lock:
+            self.faults.update(faults)
+            rate = float(self.faults["quota_per_sec"] or 0)
+            self.quota = Quota(rate) if rate > 0 else None
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls = 0
+            self.log: list[dict] = []   # one entry per call: t0, t1, images, status
+
+    def next_call(self) -> int:
+        with self.lock:
+            self.calls += 1
+            return self.calls
+
+    def record(self, t0: float, images: int, status: int, by_uri: int = 0) -> None:
+        with self.lock:
+            self.log.append({"t0": t0, "t1": time.time(), "images": images, "status": status, "by_uri": by_uri})
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {"calls": self.calls, "log": list(self.log), "faults": dict(self.faults)}
+
+    def every(self, name: str, n: int) -> bool:
+        k = int(self.faults[name] or 0)
+        return k > 0 and n % k == 0
+
+    def image_bytes(self, image: dict) -> tuple[bytes | None, str | None]:
+        """(bytes, uri): inline content, or the object a gs:// URI names (read through Beam's FileSystems)."""
+        if image.get("content"):
+            return base64.b64decode(image["content"]), None
+        source = image.get("source") or {}
+        uri = source.get("imageUri") or source.get("gcsImageUri")
+        if not uri:
+            return None, None
+        from apache_beam.io.filesystems import FileSystems
+        from transforms.clients import anonymous_beam_credentials_for_emulators
+        anonymous_beam_credentials_for_emulators()
+        with FileSystems.open(uri, compression_type="uncompressed") as f:
+            return f.read(), uri
+
+    def annotate(self, requests: list[dict]) -> list[dict]:
+        """One AnnotateImageResponse per request, in order; failures are per-image errors."""
+        answers: list[dict | None] = [None] * len(requests)
+        decoded, slots, wanted = [], [], []
+        for i, req in enumerate(requests):
+            feats = {feature_name(f.get("type")): int(f.get("maxResults") or 0) for f in req.get("features") or []}
+            try:
+                data, uri = self.image_bytes(req.get("image") or {})
+            except Exception as e:  # noqa: BLE001 - the real API answers per image too
+                answers[i] = {"error": {"code": 7, "message": f"We can not access the URL currently: {e}"}}
+                continue
+            if data is None:
+                answers[i] = {"error": {"code": 3, "message": "No image content or source given."}}
+                continue
+            forced = self.faults["image_errors"].get(hashlib.sha256(data).hexdigest()) or (
+                self.faults["image_errors"].get(uri) if uri else None)
+            if forced:
+                answers[i] = {"error": dict(forced)}
+                continue
+            try:
+                image, _ctype, _w, _h = decode_image(data, 1024)
+            except ImageError as e:
+                answers[i] = {"error": {"code": 3, "message": f"Bad image data. ({e.message})"}}
+                continue
+            decoded.append(image)
+            slots.append(i)
+            wanted.append(feats)
+        if decoded:
+            if self.models is None:
+                results = [json.loads(json.dumps(FIXED_ANSWER)) for _ in decoded]
+            else:
+                with self.model_lock:
+                    results = self.models.annotate(decoded)
+            for i, feats, resp in zip(slots, wanted, results):
+                answers[i] = _only_requested(resp, feats)
+        return answers
+
+
+def _only_requested(resp: dict, feats: dict) -> dict:
+    keep = {k for f in feats for k in FEATURE_KEYS.get(f, ())}
+    out = {k: v for k, v in resp.items() if k in keep}
+    limit = feats.get("LABEL_DETECTION") or 0
+    if limit and "labelAnnotations" in out:
+        out["labelAnnotations"] = out["labelAnnotations"][:limit]
+    return out
