@@ -15,9 +15,8 @@ MODEL_DIR = os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR", os.path.join(REPO, "mod
 @pytest.fixture(scope="session")
 def model_dir() -> str:
     """The models `make setup` built; the suite fails (not skips) without them."""
-    if not os.path.exists(os.path.join(MODEL_DIR, "MANIFEST.json")):
-        from transforms.local.build.__main__ import build
-        build(MODEL_DIR)
+    from transforms.local.build.__main__ import build
+    build(MODEL_DIR, log=lambda _: None)  # idempotent: rebuilds only what is missing or stale
     return MODEL_DIR
 
 
@@ -47,3 +46,19 @@ def pubsub_host(tmp_path_factory):
 def bq_url(tmp_path_factory):
     with emulators.bq_emulator(str(tmp_path_factory.mktemp("bq"))) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def bq_gcs(gcs_server, tmp_path_factory):
+    """bqemulator that reads load-job files from fake-gcs-server (Beam's FILE_LOADS);
+    sets BIGQUERY_EMULATOR_HOST for the clients in this process while it runs."""
+    with emulators.bq_emulator(str(tmp_path_factory.mktemp("bqgcs")), gcs_root=gcs_server["root"]) as url:
+        old = os.environ.get("BIGQUERY_EMULATOR_HOST")
+        os.environ["BIGQUERY_EMULATOR_HOST"] = url
+        try:
+            yield url
+        finally:
+            if old is None:
+                os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
+            else:
+                os.environ["BIGQUERY_EMULATOR_HOST"] = old

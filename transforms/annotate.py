@@ -9,7 +9,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
-from transforms.local.handler import LocalModelHandler
+from transforms.local.handler import LocalModelHandler, local_max_side
 from transforms.read_images import ReadImages
 from transforms.records import AnnotatedImage, error_row
 
@@ -42,7 +42,7 @@ class AnnotateLocally(beam.PTransform):
 
     def expand(self, refs):
         s = self.settings
-        read = refs | "ReadImages" >> ReadImages(analysis_max_side(s.features))
+        read = refs | "ReadImages" >> ReadImages(local_max_side(s.features))
         handler = LocalModelHandler(s.model_dir, s.features, s.inference_batch_size,
                                     detector_model=s.detector_model)
         inferred, dead = read.images | "RunModels" >> RunInference(handler).with_exception_handling()

