@@ -94,8 +94,16 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         raise OptionsError("--batch_max_wait_secs and --vision_requests_per_minute cannot be negative")
     if o.vision_endpoint and not o.vision_endpoint.startswith(("http://", "https://")):
         raise OptionsError(f"--vision_endpoint must be an http(s) URL, got {o.vision_endpoint!r}")
-    if o.bigquery_dataset and ":" not in o.bigquery_dataset and "." not in o.bigquery_dataset:
-        raise OptionsError(f"--bigquery_dataset must be PROJECT:DATASET, got {o.bigquery_dataset!r}")
+    if o.bigquery_dataset:
+        from transforms.bigquery_client import parse_dataset
+        try:
+            parse_dataset(o.bigquery_dataset)
+        except ValueError:
+            raise OptionsError(f"--bigquery_dataset must be PROJECT:DATASET, got {o.bigquery_dataset!r}") from None
+        temp = options.get_all_options().get("temp_location") or ""
+        if not streaming and not temp.startswith("gs://"):
+            raise OptionsError("--bigquery_dataset in a backfill writes with load jobs: "
+                               "give --temp_location=gs://BUCKET/tmp for their files")
 
     input_path = o.input
     if input_path and not _is_gcs(input_path):

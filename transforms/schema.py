@@ -78,6 +78,17 @@ ERRORS = (
 TABLES = {"classifications": CLASSIFICATIONS, "errors": ERRORS}
 KEY = ("bucket", "name", "generation")
 
+# BigQuery layout: day partitions keep date-bounded queries cheap; clustering
+# serves the filters the shipped analyses use most.
+PARTITION_FIELD = {"classifications": "event_time", "errors": "failed_at"}
+CLUSTER_FIELDS = {"classifications": ("primary_category",), "errors": ("stage",)}
+
+
+def bigquery_layout(table: str) -> dict:
+    """`timePartitioning` and `clustering` of the table, as BigQuery's JSON."""
+    return {"timePartitioning": {"type": "DAY", "field": PARTITION_FIELD[table]},
+            "clustering": {"fields": list(CLUSTER_FIELDS[table])}}
+
 _DUCK_TYPES = {"STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE",
                "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMPTZ"}
 

@@ -34,7 +34,7 @@ def test_subscription_implies_streaming__no_streaming_flag():
 
 
 def test_bigquery_alone_writes_no_duckdb__dataset_given():
-    s, _ = resolve(["--input=gs://b", "--bigquery_dataset=my-project:results"])
+    s, _ = resolve(["--input=gs://b", "--bigquery_dataset=my-project:results", "--temp_location=gs://b/tmp"])
     assert s.duckdb is None and s.bigquery_dataset == "my-project:results"
 
 
