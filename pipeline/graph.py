@@ -12,6 +12,7 @@ from transforms.annotate import AnnotateImages
 from transforms.copy_to_category import CopyToCategoryFolders
 from transforms.list_images import ListImages
 from transforms.parse_step import ParseAnnotations
+from transforms.progress import TrackProgress
 from transforms.write_results import WriteResults
 
 
@@ -34,6 +35,7 @@ def build_pipeline(p: beam.Pipeline, settings) -> dict:
               | "AllErrors" >> beam.Flatten())
 
     {"classifications": rows, "errors": errors} | "WriteResults" >> WriteResults(settings)
+    {"classifications": rows, "errors": errors} | "TrackProgress" >> TrackProgress(settings.streaming)
     if settings.output_topic:
         from transforms.publish_events import PublishClassificationEvents
         rows | "PublishEvents" >> PublishClassificationEvents(settings.output_topic)

@@ -15,10 +15,12 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions, _BeamArgumentParser
 
+from pipeline import dataflow
 from pipeline.graph import build_pipeline
 from pipeline.options import ClassifyOptions, OptionsError
 from pipeline.settings import resolve
 from transforms.clients import anonymous_beam_credentials_for_emulators
+from transforms.redact import RedactingFilter
 
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "PrismRunner", "SwitchingDirectRunner"}
 
@@ -62,11 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_known_noise)
+        handler.addFilter(RedactingFilter())
     try:
         settings, options = resolve(argv)
     except OptionsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if dataflow.is_dataflow(dataflow.runner_of(argv)):
+        try:
+            dataflow.check_settings(settings)
+        except OptionsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        argv = dataflow.with_worker_image(argv)   # workers run the launcher's image
     if _uses_only_emulators_or_local(settings):
         os.environ.setdefault("NO_GCE_CHECK", "true")   # no 25 s metadata-server probe offline
         anonymous_beam_credentials_for_emulators()
@@ -79,17 +89,31 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     p = beam.Pipeline(options=options)
     build_pipeline(p, settings)
-    result = p.run()
     if runner.split(".")[-1] not in LOCAL_RUNNERS:
-        job_id = getattr(result, "job_id", lambda: None)()
-        print(f"Submitted {runner} job {job_id or ''}".rstrip())
+        result = p.run()   # submits and returns: a Flex Template launch must not wait
+        if dataflow.is_dataflow(runner):
+            print(dataflow.submission_report(result, options))
+        else:
+            job_id = getattr(result, "job_id", lambda: None)()
+            print(f"Submitted {runner} job {job_id or ''}".rstrip())
         return 0
-    try:
-        result.wait_until_finish()
-    except KeyboardInterrupt:
-        print("Interrupted: stopping.", file=sys.stderr)
-    if settings.duckdb:
-        from pipeline.summary import format_summary, run_summary
-        print(format_summary(run_summary(settings.duckdb, started), seconds=time.monotonic() - t0,
-                             duckdb_path=settings.duckdb, category_root=settings.category_root))
+    if settings.streaming:
+        from pipeline import local_streaming
+        local_streaming.install()   # prompt pulls; Ctrl-C / SIGTERM drain instead of dropping work
+    from pipeline.progress import show_progress
+    from pipeline.summary import format_summary, listing_skips, run_summary, tracker_summary
+    result = None
+    with show_progress(settings.streaming) as tracker:   # FnApiRunner runs the job inside p.run()
+        try:
+            result = p.run()
+            if settings.streaming:
+                local_streaming.wait_until_stopped(result)
+            else:
+                result.wait_until_finish()
+        except KeyboardInterrupt:
+            print("Interrupted: stopping.", file=sys.stderr)
+    figures = run_summary(settings.duckdb, started) if settings.duckdb else tracker_summary(tracker)
+    print(format_summary(figures, seconds=time.monotonic() - t0, duckdb_path=settings.duckdb,
+                         category_root=settings.category_root, bigquery_dataset=settings.bigquery_dataset,
+                         skips=listing_skips(result) if result is not None else None))
     return 0
