@@ -12,7 +12,12 @@ quota (429 with Retry-After beyond it), 5xx answers, slow answers, dropped
 connections, invalid JSON and per-image errors. The switches are command-line
 flags and can be changed while it runs (`POST /control/faults` with a JSON
 object of the same names); `GET /control/stats` reports what it served and
-`POST /control/reset` clears the counts. It binds to 127.0.0.1 unless told otherwise.
+`POST /control/reset` clears the counts.
+
+It binds to 127.0.0.1 by default and refuses any address other machines could
+reach (0.0.0.0, a LAN address, a host name that is not loopback) unless
+`--allow_remote` is given: it has no authentication and its /control/ paths
+let anyone switch faults on.
 """
 from __future__ import annotations
 
@@ -127,6 +132,25 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
+def is_loopback(host: str) -> bool:
+    """True when every address `host` resolves to is a loopback address."""
+    import ipaddress
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    """Refuse a non-loopback bind address unless the user asked for it explicitly."""
+    if not allow_remote and not is_loopback(host):
+        raise ValueError(f"--host={host} would accept connections from other machines, and this endpoint "
+                         "has no authentication (anyone could send images or switch faults on); "
+                         "use the default 127.0.0.1, or pass --allow_remote if that is really intended")
+
+
 def make_server(host: str, port: int, service: VisionService) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"service": service})
     return _Server((host, port), handler)
@@ -185,7 +209,9 @@ def control(url: str, path: str, payload: dict | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from pipeline.settings import REPO_ROOT
     parser = argparse.ArgumentParser(prog="python -m pipeline.vision_endpoint", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback only unless --allow_remote)")
+    parser.add_argument("--allow_remote", action="store_true",
+                        help="allow a --host other machines can reach (no authentication: use with care)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--model_dir", default=os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR")
                         or os.path.join(REPO_ROOT, "models"))
@@ -200,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image_errors", type=json.loads, default={},
                         help='JSON {"<sha256 of the bytes or the URI>": {"code": 3, "message": "..."}}')
     args = parser.parse_args(argv)
+    try:
+        check_host(args.host, args.allow_remote)
+    except ValueError as e:
+        parser.error(str(e))
     from transforms.local.handler import default_threads
     service = VisionService(args.model_dir, [f for f in args.features.split(",") if f], args.threads or
                             default_threads(), args.fixed_labels, {k: getattr(args, k) for k in FAULT_DEFAULTS})

@@ -55,19 +55,20 @@ def fake_gcs_binary() -> str:
 
 @contextmanager
 def fake_gcs(workdir: str, pubsub_topic: str | None = None, pubsub_host: str | None = None,
-             port: int | None = None):
+             port: int | None = None, backend: str = "filesystem"):
     """fake-gcs-server with a filesystem backend; yields (url, filesystem root).
 
     With a topic (and the Pub/Sub emulator host) it publishes real OBJECT_FINALIZE
     and OBJECT_DELETE notifications. Started again with the same workdir and port,
-    it serves the same objects (a restart).
+    it serves the same objects (a restart). `backend="memory"` keeps nothing on
+    disk but supports bucket versioning (old generations stay readable).
     """
     port = port or free_port()
     root = os.path.join(workdir, "gcs")
     os.makedirs(root, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     cmd = [fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-           "-backend", "filesystem", "-filesystem-root", root, "-external-url", url,
+           "-backend", backend, "-filesystem-root", root, "-external-url", url,
            "-public-host", f"127.0.0.1:{port}", "-log-level", "warn"]
     env = dict(os.environ)
     if pubsub_topic:

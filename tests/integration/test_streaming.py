@@ -14,59 +14,13 @@ import time
 
 import pytest
 
-from pipeline.samples import jpeg_bytes, sample_photos
 from tests import emulators
+from tests.integration.streaming_support import FEATURES, REPO, pull_all, query, small_jpeg, wait_for
 from transforms.clients import COPY_MARKER, storage_client
 from transforms.duckdb_sink import connect
 
 PROJECT = emulators.PROJECT
 BUCKET = "uploads"
-FEATURES = "--features=LABEL_DETECTION,SAFE_SEARCH_DETECTION"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def small_jpeg(name: str, side: int = 160, quality: int = 90) -> bytes:
-    from PIL import Image
-    import numpy as np
-    img = Image.fromarray(sample_photos()[name]).convert("RGB")
-    img.thumbnail((side, side))
-    return jpeg_bytes(np.asarray(img), quality=quality)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def query(db: str, sql: str) -> list:
-    """Read while the pipeline may be writing: the sink opens the file per batch."""
-    if not os.path.exists(db):
-        return []
-    con = connect(db, read_only=True, wait_secs=30)
-    try:
-        return con.execute(sql).fetchall()
-    except Exception as e:  # noqa: BLE001 - tables not created yet
-        if "does not exist" in str(e):
-            return []
-        raise
-    finally:
-        con.close()
-
-
-def pull_all(subscriber, subscription: str, settle: float = 1.5) -> list:
-    """Every message waiting on `subscription` (acknowledged)."""
-    out = []
-    while True:
-        resp = subscriber.pull(subscription=subscription, max_messages=100, timeout=settle)
-        if not resp.received_messages:
-            return out
-        out += [m.message for m in resp.received_messages]
-        subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in resp.received_messages])
 
 
 @pytest.fixture(scope="module")
