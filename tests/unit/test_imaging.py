@@ -70,7 +70,7 @@ def test_large_jpeg_is_shrunk__draft_decoding():
 
 @pytest.mark.parametrize("make", [
     lambda: Image.new("CMYK", (32, 32), (0, 255, 255, 0)),
-    lambda: Image.fromarray((np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60), "I;16"),
+    lambda: Image.fromarray((np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60)),
     lambda: Image.new("RGBA", (32, 32), (255, 0, 0, 0)),
     lambda: Image.new("LA", (32, 32), (10, 255)),
     lambda: Image.new("1", (32, 32), 1),
@@ -85,7 +85,7 @@ def test_odd_modes_become_rgb__cmyk_16bit_alpha(make):
 def test_16_bit_image_keeps_its_contrast__not_clipped_white():
     arr = np.zeros((16, 16), dtype=np.uint16)
     arr[:, 8:] = 65535
-    out, *_ = decode_image(encode(Image.fromarray(arr, "I;16"), "PNG"))
+    out, *_ = decode_image(encode(Image.fromarray(arr), "PNG"))
     px = np.asarray(out)
     assert px[0, 0, 0] < 10 and px[0, 15, 0] > 245
 
