@@ -91,6 +91,12 @@ class LocalModels:
             versions.append(COLORS_VERSION)
         self.version = "+".join(versions)
 
+    def _face_pool(self):
+        if getattr(self, "_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
+        return self._pool
+
     def _timed(self, stage: str, fn, *args):
         t0 = time.perf_counter()
         try:
@@ -102,28 +108,35 @@ class LocalModels:
         """One Vision-shaped response dict per image, in order."""
         feats = self.features
         responses: list[dict] = [{} for _ in images]
-        faces = [self._timed("faces", self.faces.detect, im) for im in images] if self.faces else [[] for _ in images]
+        # The face detector runs on its own thread while the classifier and safe-search
+        # models run here: onnxruntime releases the GIL, so both cores stay busy.
+        pending_faces = (self._face_pool().submit(
+            lambda: [self._timed("faces", self.faces.detect, im) for im in images]) if self.faces else None)
+        probs = cam_features = nsfw = None
         if self.labeler is not None:
-            from transforms.local.label_hierarchy import label_annotations
             batch = self._timed("classifier_preprocess",
                                 lambda: np.stack([self.labeler.preprocess(im) for im in images]))
-            probs, features = self._timed("classifier", self.labeler.predict, batch)
-            if "LABEL_DETECTION" in feats:
-                for resp, p, f in zip(responses, probs, faces):
-                    labels = face_labels(f) + label_annotations(p)
-                    resp["labelAnnotations"] = sorted(labels, key=lambda a: -a["topicality"])
-            if "OBJECT_LOCALIZATION" in feats:
-                from transforms.local.objects import cam_objects, face_objects
-                for resp, im, p, fm, f in zip(responses, images, probs, features, faces):
-                    objs = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
-                    objs += face_objects(f, im.size)
-                    if self.detector is not None:
-                        objs += self._timed("detector", self.detector.detect, im)
-                    resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
+            probs, cam_features = self._timed("classifier", self.labeler.predict, batch)
         if self.safety is not None:
-            from transforms.local.safety import safe_search_annotation
             batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
             nsfw = self._timed("safety", self.safety.predict, batch)
+        faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
+
+        if probs is not None and "LABEL_DETECTION" in feats:
+            from transforms.local.label_hierarchy import label_annotations
+            for resp, p, f in zip(responses, probs, faces):
+                labels = face_labels(f) + label_annotations(p)
+                resp["labelAnnotations"] = sorted(labels, key=lambda a: -a["topicality"])
+        if probs is not None and "OBJECT_LOCALIZATION" in feats:
+            from transforms.local.objects import cam_objects, face_objects
+            for resp, im, p, fm, f in zip(responses, images, probs, cam_features, faces):
+                objs = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
+                objs += face_objects(f, im.size)
+                if self.detector is not None:
+                    objs += self._timed("detector", self.detector.detect, im)
+                resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
+        if nsfw is not None:
+            from transforms.local.safety import safe_search_annotation
             for resp, p in zip(responses, nsfw):
                 resp["safeSearchAnnotation"] = safe_search_annotation(float(p))
         if "FACE_DETECTION" in feats:
