@@ -8,9 +8,12 @@ row, not a retry loop; so is an oversized, empty or undecodable file.
 """
 from __future__ import annotations
 
+import collections
+
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.clients import anonymous_beam_credentials_for_emulators, split_gcs, storage_client
 from transforms.imaging import MAX_FILE_BYTES, ImageError, decode_image
@@ -63,6 +66,16 @@ def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES) -> bytes:
 
 
 class _ReadAndDecode(beam.DoFn):
+    """Reads and decodes a few images ahead on a small thread pool.
+
+    Pillow and the storage client release the GIL, so the next images are read and
+    decoded while the models (downstream, in the same fused stage) work on the
+    current batch. Results leave in input order with their own window and
+    timestamp; metrics are updated on the bundle's thread (Beam ignores updates
+    made on other threads).
+    """
+    AHEAD = 8
+
     def __init__(self, max_side: int):
         self.max_side = max_side
         self.decoded = Metrics.counter(NAMESPACE, "images_decoded")
@@ -70,19 +83,46 @@ class _ReadAndDecode(beam.DoFn):
         self.read_bytes = Metrics.distribution(NAMESPACE, "image_bytes")
 
     def setup(self):
+        from concurrent.futures import ThreadPoolExecutor
         anonymous_beam_credentials_for_emulators()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
 
-    def process(self, ref: ImageRef):
+    def teardown(self):
+        self._pool.shutdown(wait=False)
+
+    def start_bundle(self):
+        self._pending = collections.deque()
+
+    def _load(self, ref: ImageRef):
         try:
             data = read_bytes(ref)
-            self.read_bytes.update(len(data))
-            image, content_type, width, height = decode_image(data, self.max_side)
+            return len(data), decode_image(data, self.max_side)
         except ImageError as e:
+            return 0, e
+        except Exception as e:  # noqa: BLE001 - whatever an image does, it must not stop the job
+            return 0, ImageError("decode", "unexpected", f"could not decode: {type(e).__name__}: {e}")
+
+    def _emit(self, future, ref: ImageRef, timestamp, window):
+        nbytes, result = future.result()
+        if isinstance(result, ImageError):
             self.failed.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_row(ref, e.stage, e.code, e.message))
-            return
+            value = beam.pvalue.TaggedOutput(ERRORS, WindowedValue(
+                error_row(ref, result.stage, result.code, result.message), timestamp, [window]))
+            return value
+        self.read_bytes.update(nbytes)
         self.decoded.inc()
-        yield LoadedImage(ref=ref, image=image, content_type=content_type, width=width, height=height)
+        image, content_type, width, height = result
+        return WindowedValue(LoadedImage(ref=ref, image=image, content_type=content_type, width=width,
+                                         height=height), timestamp, [window])
+
+    def process(self, ref: ImageRef, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        self._pending.append((self._pool.submit(self._load, ref), ref, timestamp, window))
+        while len(self._pending) > self.AHEAD or (self._pending and self._pending[0][0].done()):
+            yield self._emit(*self._pending.popleft())
+
+    def finish_bundle(self):
+        while self._pending:
+            yield self._emit(*self._pending.popleft())
 
 
 class ReadImages(beam.PTransform):
