@@ -3,8 +3,9 @@
 Uploads go on (one every 0.1 s) while the pipeline is stopped mid-stream and
 started again on the same subscription and DuckDB file; afterwards each uploaded
 object version is looked up in the results. Beam's local runner acknowledges a
-Pub/Sub message as soon as it pulls it, so a hard kill loses what it had pulled
-and not yet written; a drain loses nothing. (On Dataflow, acknowledgement
+Pub/Sub message as soon as it pulls it; `pipeline.local_streaming` defers those
+acknowledgements until the rows are written, so after a hard kill Pub/Sub
+redelivers what was in flight to the restarted job. (On Dataflow, acknowledgement
 follows the checkpoint, so a crashed worker's messages are redelivered.)
 
 Figures: versions sent, rows, errors, lost, duplicates, per stop signal.
@@ -21,7 +22,7 @@ from collections import Counter
 UPLOADS = 60
 
 
-def _scenario(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
+def stop_and_restart(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
     from google.cloud import pubsub_v1
     from tests import emulators
     from tests.integration.streaming_support import (outcomes, query, small_jpeg, start_pipeline, stop_pipeline,
@@ -57,7 +58,9 @@ def _scenario(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
         proc = start_pipeline(work, env, sub, db, model_dir, "gs://live/classified", log_name=f"{sig.name}.log")
         uploader.join()
         try:
-            wait_for(lambda: sum(map(len, outcomes(db))) >= len(sent), 20, "every outcome")
+            # After a kill, what was pulled but not acknowledged comes back when its
+            # ack deadline (pipeline.local_streaming.ACK_DEADLINE_SECS) runs out.
+            wait_for(lambda: sum(map(len, outcomes(db))) >= len(sent), 60, "every outcome")
         except AssertionError:
             pass   # lost images never arrive: measured below
         time.sleep(2)
@@ -77,7 +80,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work, emulators.pubsub_emulator(work) as host:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             os.makedirs(os.path.join(work, sig.name), exist_ok=True)
-            f = _scenario(sig, os.path.join(work, sig.name), host, MODEL_DIR)
+            f = stop_and_restart(sig, os.path.join(work, sig.name), host, MODEL_DIR)
             print(f"stop with {sig.name:7s} mid-stream, restart: sent {f['sent']} versions, rows {f['rows']}, "
                   f"errors {f['errors']}, lost {f['lost']}, duplicates {f['duplicates']} "
                   f"(outcomes written before the stop: {f['outcomes_at_stop']})", flush=True)

@@ -8,6 +8,15 @@ returns. Two consequences for a job that runs "until interrupted":
   already acknowledged but not yet written would be lost by a hard stop.
 - There is no drain: `result.cancel()` drops in-flight work.
 
+And (3): the runner acknowledges a message the moment it is pulled, so a hard
+kill (SIGKILL, a crash) would lose what was pulled but not yet written. This
+module defers those acknowledgements: each pulled message's deadline is
+extended to `ACK_DEADLINE_SECS` and it is acknowledged `ACK_DELAY_SECS` later,
+by which time its row is written (p99 upload-to-row is a few seconds), or at
+the end of a completed drain. After a crash, Pub/Sub redelivers what was not
+acknowledged to the next run; the sinks are idempotent on (bucket, name,
+generation), so the redelivery fills the gap without duplicates.
+
 So, for local runs only, this module (1) shortens the pull deadline to
 `PULL_DEADLINE_SECS` (the emulator and Pub/Sub answer as soon as a message
 arrives, so latency does not change; an empty pull just returns sooner), and
@@ -26,18 +35,63 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 STOP = threading.Event()
 PULL_DEADLINE_SECS = 2.0
+ACK_DELAY_SECS = 10.0
+ACK_DEADLINE_SECS = 20
 _LOG = logging.getLogger(__name__)
 _installed = False
 
 
+class _DeferredAcks:
+    """Acknowledgements held back until the messages' rows are surely written."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending: list[tuple[float, object, str, list[str]]] = []
+        self._thread = None
+
+    def defer(self, client, subscription: str, ack_ids: list[str]) -> None:
+        client.modify_ack_deadline(subscription=subscription, ack_ids=ack_ids,
+                                   ack_deadline_seconds=ACK_DEADLINE_SECS)
+        with self._lock:
+            self._pending.append((time.monotonic(), client, subscription, list(ack_ids)))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deferred-acks", daemon=True)
+                self._thread.start()
+
+    def flush(self, older_than: float | None = None) -> None:
+        """Acknowledge what was pulled at least `older_than` seconds ago (None: everything)."""
+        now = time.monotonic()
+        with self._lock:
+            due = [p for p in self._pending if older_than is None or now - p[0] >= older_than]
+            self._pending = [p for p in self._pending if p not in due]
+        for _, client, subscription, ack_ids in due:
+            try:
+                client.acknowledge(subscription=subscription, ack_ids=ack_ids)
+            except Exception as e:  # noqa: BLE001 - unacknowledged means redelivered: safe
+                _LOG.warning("could not acknowledge %d messages (they will be redelivered): %s", len(ack_ids), e)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(1.0)
+            self.flush(ACK_DELAY_SECS)
+
+
+ACKS = _DeferredAcks()
+
+
 class _PromptPull:
-    """Wraps the runner's SubscriberClient: short pull deadline, no pull once stopping."""
+    """Wraps the runner's SubscriberClient: short pull deadline, no pull once stopping,
+    acknowledgements deferred (see the module docstring)."""
 
     def __init__(self, client):
         self._client = client
+
+    def acknowledge(self, subscription, ack_ids, **_):
+        ACKS.defer(self._client, subscription, ack_ids)
 
     def pull(self, subscription, max_messages, timeout=None, **_):
         from google.api_core.exceptions import DeadlineExceeded
@@ -96,6 +150,7 @@ def wait_until_stopped(result) -> bool:
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         result.wait_until_finish()
+        ACKS.flush()   # the drain wrote everything it took in
         return True
     except KeyboardInterrupt:
         print("Drain abandoned: images in flight may be missing from the results.", file=sys.stderr)
