@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 from pipeline.samples import jpeg_bytes, sample_photos
 from transforms.duckdb_sink import connect
@@ -101,3 +102,18 @@ def outcomes(db: str) -> tuple[list, list]:
     rows = query(db, "SELECT name, generation, primary_category, category_uri FROM classifications")
     errors = query(db, "SELECT name, generation, stage, code, uri FROM errors")
     return rows, errors
+
+
+@contextmanager
+def emulator_env(**values: str):
+    """Set emulator host variables for this process's clients; restore them afterwards."""
+    old = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", *values)}
+    os.environ.update(values)
+    try:
+        yield os.environ
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests import emulators
-from tests.integration.streaming_support import FEATURES, REPO, pull_all, query, small_jpeg, wait_for
+from tests.integration.streaming_support import FEATURES, REPO, emulator_env, pull_all, query, small_jpeg, wait_for
 from transforms.clients import COPY_MARKER, storage_client
 from transforms.duckdb_sink import connect
 
@@ -27,26 +27,18 @@ BUCKET = "uploads"
 def stream_run(pubsub_host, model_dir, tmp_path_factory):
     from google.cloud import pubsub_v1
     work = tmp_path_factory.mktemp("stream")
-    old_env = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
-    os.environ["PUBSUB_EMULATOR_HOST"] = pubsub_host
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    path = {n: publisher.topic_path(PROJECT, n) for n in ("gcs-events", "classified-events")}
-    for topic in path.values():
-        publisher.create_topic(name=topic)
-    sub = {n: subscriber.subscription_path(PROJECT, n) for n in ("classifier", "tap", "events-watch")}
-    subscriber.create_subscription(name=sub["classifier"], topic=path["gcs-events"])
-    subscriber.create_subscription(name=sub["tap"], topic=path["gcs-events"])   # to replay a real message
-    subscriber.create_subscription(name=sub["events-watch"], topic=path["classified-events"])
-    try:
+    with emulator_env(PUBSUB_EMULATOR_HOST=pubsub_host):
+        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        path = {n: publisher.topic_path(PROJECT, n) for n in ("gcs-events", "classified-events")}
+        for topic in path.values():
+            publisher.create_topic(name=topic)
+        sub = {n: subscriber.subscription_path(PROJECT, n) for n in ("classifier", "tap", "events-watch")}
+        subscriber.create_subscription(name=sub["classifier"], topic=path["gcs-events"])
+        subscriber.create_subscription(name=sub["tap"], topic=path["gcs-events"])   # to replay a real message
+        subscriber.create_subscription(name=sub["events-watch"], topic=path["classified-events"])
         with emulators.fake_gcs(str(work), pubsub_topic="gcs-events", pubsub_host=pubsub_host) as (url, _):
             os.environ["STORAGE_EMULATOR_HOST"] = url
             yield from _run_story(work, publisher, subscriber, path, sub, url, pubsub_host, model_dir)
-    finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _run_story(work, publisher, subscriber, path, sub, gcs_url, pubsub_host, model_dir):

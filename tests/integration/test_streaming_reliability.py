@@ -28,7 +28,7 @@ from collections import Counter
 import pytest
 
 from tests import emulators
-from tests.integration.streaming_support import (outcomes, pull_all, query, small_jpeg, start_pipeline,
+from tests.integration.streaming_support import (emulator_env, outcomes, pull_all, query, small_jpeg, start_pipeline,
                                                  stop_pipeline, stream_env, wait_for)
 from transforms.clients import COPY_MARKER, storage_client
 
@@ -42,26 +42,18 @@ def stand_ins(pubsub_host, tmp_path_factory):
     subscription that records those real messages, and a `replay` topic we publish to."""
     from google.cloud import pubsub_v1
     work = tmp_path_factory.mktemp("reliability")
-    old_env = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
-    os.environ["PUBSUB_EMULATOR_HOST"] = pubsub_host
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topics = {n: publisher.topic_path(PROJECT, n) for n in ("rel-gcs-events", "rel-replay")}
-    for topic in topics.values():
-        publisher.create_topic(name=topic)
-    tap = subscriber.subscription_path(PROJECT, "rel-tap")
-    subscriber.create_subscription(name=tap, topic=topics["rel-gcs-events"])
-    try:
+    with emulator_env(PUBSUB_EMULATOR_HOST=pubsub_host):
+        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        topics = {n: publisher.topic_path(PROJECT, n) for n in ("rel-gcs-events", "rel-replay")}
+        for topic in topics.values():
+            publisher.create_topic(name=topic)
+        tap = subscriber.subscription_path(PROJECT, "rel-tap")
+        subscriber.create_subscription(name=tap, topic=topics["rel-gcs-events"])
         with emulators.fake_gcs(str(work), pubsub_topic="rel-gcs-events", pubsub_host=pubsub_host,
                                 backend="memory") as (url, _):
             os.environ["STORAGE_EMULATOR_HOST"] = url
             yield {"work": work, "publisher": publisher, "subscriber": subscriber, "topics": topics,
                    "tap": tap, "env": stream_env(pubsub_host, url), "client": storage_client()}
-    finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _md5(data: bytes) -> str:
