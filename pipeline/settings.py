@@ -116,7 +116,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     category_root = o.category_root or default_category_root(input_path)
     if not _is_gcs(category_root):
         category_root = _norm_local(category_root)
-    if input_path and _is_gcs(input_path) != _is_gcs(category_root) and not _is_gcs(category_root):
+    if input_path and _is_gcs(input_path) and not _is_gcs(category_root):
         raise OptionsError("--category_root must be a gs:// path when --input is a bucket")
     if input_path and _inside(input_path, category_root):
         raise OptionsError(f"--input {input_path} is inside --category_root {category_root}: "

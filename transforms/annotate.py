@@ -13,14 +13,6 @@ from transforms.local.handler import LocalModelHandler, local_max_side
 from transforms.read_images import ReadImages
 from transforms.records import AnnotatedImage, error_row
 
-TEXT_FEATURES = {"TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"}
-
-
-def analysis_max_side(features) -> int:
-    """Largest side images are shrunk to before inference: text needs more pixels."""
-    return 2048 if TEXT_FEATURES & set(features) else 1024
-
-
 def _to_annotated(result) -> AnnotatedImage:
     item = result.example
     return AnnotatedImage(ref=item.ref, response=result.inference, backend="local",

@@ -16,6 +16,9 @@ LOCAL_FEATURES = frozenset({
     "TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION", "IMAGE_PROPERTIES",
 })
 
+# Text needs more pixels than anything else: both backends shrink images less for it.
+TEXT_FEATURES = frozenset({"TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"})
+
 SERVED_BY = {"local": LOCAL_FEATURES, "vision": VISION_FEATURES}
 
 

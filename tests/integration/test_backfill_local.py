@@ -13,7 +13,7 @@ FEATURES = "--features=LABEL_DETECTION,SAFE_SEARCH_DETECTION"
 @pytest.fixture(scope="module")
 def backfill(tmp_path_factory, model_dir):
     root = tmp_path_factory.mktemp("backfill")
-    images, classified, db = root / "images", root / "classified", root / "results.duckdb"
+    images, db = root / "images", root / "results.duckdb"
     expected = write_corpus(str(images))
     # A stale copy inside the input's category-root would loop if it were listed.
     inside_root = images / "classified" / "cat"

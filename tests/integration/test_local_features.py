@@ -1,6 +1,5 @@
 """Every local feature on real photos (scikit-image's), asserting on what the models must
 get right rather than on exact scores; then one backfill with all six features."""
-import os
 
 import duckdb
 import numpy as np

@@ -20,7 +20,6 @@ original Caffe ones), so every input is transposed width<->height and outputs ba
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 from PIL import Image

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from transforms.backends import TEXT_FEATURES
 from transforms.records import LoadedImage
 
 
@@ -34,9 +35,6 @@ def default_threads() -> int:
 
 LABEL_FEATURES = {"LABEL_DETECTION"}
 FACE_USERS = {"FACE_DETECTION", "LABEL_DETECTION", "OBJECT_LOCALIZATION"}
-TEXT_FEATURES = {"TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"}
-
-
 def face_labels(faces: list[dict]) -> list[dict]:
     """"Person" and "Face" labels when faces are found, scored by the best face's confidence:
     ImageNet has no class for people, so without these a portrait would be labelled by

@@ -25,7 +25,7 @@ from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.annotate import analysis_max_side
+from transforms.backends import TEXT_FEATURES
 from transforms.clients import anonymous_beam_credentials_for_emulators
 from transforms.imaging import ImageError
 from transforms.list_images import NAMESPACE
@@ -36,6 +36,11 @@ from transforms.vision.image_requests import (MAX_IMAGES_PER_CALL, URI_FALLBACK_
 
 ERRORS = "errors"
 MODEL_VERSION = "cloud-vision-v1"
+
+
+def send_max_side(features) -> int:
+    """Largest side of the bytes sent to Vision when an image must be shrunk: text needs pixels."""
+    return 2048 if TEXT_FEATURES & set(features) else 1024
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class AnnotateWithVision(beam.PTransform):
         super().__init__()
         self.cfg = VisionConfig(
             endpoint=settings.vision_endpoint, features=feature_list(settings.features, settings.max_labels),
-            max_side=analysis_max_side(settings.features), max_concurrent=settings.max_concurrent_requests,
+            max_side=send_max_side(settings.features), max_concurrent=settings.max_concurrent_requests,
             requests_per_minute=settings.vision_requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex)
         self.max_wait = settings.batch_max_wait_secs
 
