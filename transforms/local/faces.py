@@ -179,15 +179,15 @@ class FaceDetector:
         return boxes, pts[keep], scores[keep]
 
 
-def face_annotations(faces: list[dict], size: tuple[int, int]) -> list[dict]:
+def face_annotations(faces: list[dict], size: tuple[int, int], expressions: list[dict] | None = None) -> list[dict]:
     """Vision `faceAnnotations`: pixel `boundingPoly` and `fdBoundingPoly`, landmarks, confidence.
 
-    The expression likelihoods (joy, sorrow, ...) are not estimated by MTCNN and are
-    reported as UNKNOWN rather than guessed.
+    `expressions` (one dict per face, from expressions.py) fill joy, sorrow, anger and
+    surprise; what no model estimates (exposure, blur, headwear) is UNKNOWN, not guessed.
     """
     w, h = size
     out = []
-    for f in faces:
+    for i, f in enumerate(faces):
         x1, y1, x2, y2 = (int(round(v)) for v in f["box"])
         x1, x2 = max(0, min(x1, w)), max(0, min(x2, w))
         y1, y2 = max(0, min(y1, h)), max(0, min(y2, h))
@@ -200,5 +200,6 @@ def face_annotations(faces: list[dict], size: tuple[int, int]) -> list[dict]:
             **{k: "UNKNOWN" for k in ("joyLikelihood", "sorrowLikelihood", "angerLikelihood",
                                       "surpriseLikelihood", "underExposedLikelihood",
                                       "blurredLikelihood", "headwearLikelihood")},
+            **(expressions[i] if expressions else {}),
         })
     return out

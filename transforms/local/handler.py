@@ -35,15 +35,65 @@ def default_threads() -> int:
 
 LABEL_FEATURES = {"LABEL_DETECTION"}
 FACE_USERS = {"FACE_DETECTION", "LABEL_DETECTION", "OBJECT_LOCALIZATION"}
-def face_labels(faces: list[dict]) -> list[dict]:
-    """"Person" and "Face" labels when faces are found, scored by the best face's confidence:
-    ImageNet has no class for people, so without these a portrait would be labelled by
-    its clothes."""
+DETECTOR_USERS = {"LABEL_DETECTION", "OBJECT_LOCALIZATION"}
+
+
+def face_label_score(face: dict, size: tuple[int, int]) -> float:
+    """How sure "Face" is as a label of the whole photo: the detector's confidence times
+    how much of the photo the face takes, 0.6 for a tiny face up to 0.95 for a face at
+    least a quarter of the photo's height. A face in a crowd is not what the photo is of,
+    and a face detector's 0.99 is not a 0.99 that the photo is "about" a face."""
+    height = (face["box"][3] - face["box"][1]) / max(size[1], 1)
+    return float(face["confidence"]) * (0.6 + 0.35 * min(1.0, max(height, 0.0) / 0.25))
+
+
+def face_labels(faces: list[dict], size: tuple[int, int] = (1, 1), detected: list[dict] = ()) -> list[dict]:
+    """"Face" and "Person" labels: ImageNet has no class for people, so without these a
+    portrait would be labelled by its clothes. "Person" comes from the object detector
+    (see `detector_labels`); when the detector saw no person, from the faces (a face
+    implies a person), scored a little below "Face"."""
     if not faces:
         return []
-    score = max(float(f["confidence"]) for f in faces)
-    return [{"mid": "local:person", "description": "Person", "score": score, "topicality": score},
-            {"mid": "local:face", "description": "Face", "score": score, "topicality": score * 0.99}]
+    score = max(face_label_score(f, size) for f in faces)
+    labels = [{"mid": "local:face", "description": "Face", "score": score, "topicality": score * 0.9}]
+    if not any(d["name"] == "Person" for d in detected):
+        labels.append({"mid": "local:person", "description": "Person", "score": score * 0.97,
+                       "topicality": score * 0.97})
+    return labels
+
+
+def salience(obj: dict) -> float:
+    """How much an object is what the photo shows: its score, discounted down to 0.85 for
+    a small box (full weight from a quarter of the photo up). It ranks labels
+    (`topicality`), so the primary category is the bus that fills a street scene, not a
+    face in it."""
+    v = obj["boundingPoly"]["normalizedVertices"]
+    area = max(0.0, v[2]["x"] - v[0]["x"]) * max(0.0, v[2]["y"] - v[0]["y"])
+    return obj["score"] * (0.85 + 0.15 * min(1.0, area / 0.25))
+
+
+def detector_labels(objects: list[dict]) -> list[dict]:
+    """Each class the object detector found, as a label scored by its best box and ranked
+    by its most salient one (Vision also returns its objects' names among the labels)."""
+    best: dict[str, dict] = {}
+    for o in objects:
+        name = o["name"]
+        entry = best.setdefault(name, {"mid": o.get("mid", ""), "description": name, "score": 0.0,
+                                       "topicality": 0.0})
+        entry["score"] = max(entry["score"], o["score"])
+        entry["topicality"] = max(entry["topicality"], salience(o))
+    return list(best.values())
+
+
+def merge_labels(*groups: list[dict]) -> list[dict]:
+    """One label per description (the best-scored), best topicality first."""
+    best: dict[str, dict] = {}
+    for group in groups:
+        for a in group:
+            key = a["description"].lower()
+            if key not in best or a["score"] > best[key]["score"]:
+                best[key] = a
+    return sorted(best.values(), key=lambda a: -a["topicality"])
 
 
 class LocalModels:
@@ -58,13 +108,18 @@ class LocalModels:
 
     def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None):
         self.features = feats = frozenset(features)
-        self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = None
+        self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = self.coco = None
+        self.expressions = None
         self.timings: dict[str, float] = {}
         versions = []
         if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & feats:
             from transforms.local.labeler import Labeler
             self.labeler = Labeler(model_dir, threads)
             versions.append(Labeler.VERSION)
+        if DETECTOR_USERS & feats:
+            from transforms.local.detector import ObjectDetector
+            self.coco = ObjectDetector(model_dir, threads)
+            versions.append(ObjectDetector.VERSION)
         if "OBJECT_LOCALIZATION" in feats:
             from transforms.local.objects import load_fc_weight
             self.fc_weight = load_fc_weight(model_dir)
@@ -80,6 +135,10 @@ class LocalModels:
             from transforms.local.faces import FaceDetector
             self.faces = FaceDetector(threads=1)  # three tiny graphs: a thread pool costs more than it gives
             versions.append(FaceDetector.VERSION)
+        if "FACE_DETECTION" in feats:
+            from transforms.local.expressions import ExpressionModel
+            self.expressions = ExpressionModel(model_dir)
+            versions.append(ExpressionModel.VERSION)
         if TEXT_FEATURES & feats:
             from transforms.local.ocr import TextReader
             self.ocr = TextReader(threads)
@@ -118,18 +177,20 @@ class LocalModels:
         if self.safety is not None:
             batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
             nsfw = self._timed("safety", self.safety.predict, batch)
+        detected = (self._timed("detector_coco", self.coco.detect_batch, images) if self.coco is not None
+                    else [[] for _ in images])
         faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
 
         if probs is not None and "LABEL_DETECTION" in feats:
-            from transforms.local.label_hierarchy import label_annotations
-            for resp, p, f in zip(responses, probs, faces):
-                labels = face_labels(f) + label_annotations(p)
-                resp["labelAnnotations"] = sorted(labels, key=lambda a: -a["topicality"])
+            from transforms.local.label_scale import classifier_labels
+            for resp, im, p, f, d in zip(responses, images, probs, faces, detected):
+                resp["labelAnnotations"] = merge_labels(
+                    face_labels(f, im.size, d), detector_labels(d), classifier_labels(p))
         if probs is not None and "OBJECT_LOCALIZATION" in feats:
-            from transforms.local.objects import cam_objects, face_objects
-            for resp, im, p, fm, f in zip(responses, images, probs, cam_features, faces):
-                objs = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
-                objs += face_objects(f, im.size)
+            from transforms.local.objects import cam_objects, face_objects, not_covered
+            for resp, im, p, fm, f, d in zip(responses, images, probs, cam_features, faces, detected):
+                cam = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
+                objs = d + not_covered(cam, d) + face_objects(f, im.size)
                 if self.detector is not None:
                     objs += self._timed("detector", self.detector.detect, im)
                 resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
@@ -141,7 +202,9 @@ class LocalModels:
             from transforms.local.faces import face_annotations
             for resp, im, f in zip(responses, images, faces):
                 if f:
-                    resp["faceAnnotations"] = face_annotations(f, im.size)
+                    moods = ([self._timed("expressions", self.expressions.likelihoods, im, face["box"]) for face in f]
+                             if self.expressions is not None else None)
+                    resp["faceAnnotations"] = face_annotations(f, im.size, moods)
         if self.ocr is not None:
             for resp, im in zip(responses, images):
                 resp.update(self._timed("ocr", self.ocr.annotate, im))

@@ -107,3 +107,10 @@ def label_annotations(probs: np.ndarray, limit: int = 20) -> list[dict]:
          "score": min(float(scores[i]), 1.0), "topicality": min(float(topicality[i]), 1.0)}
         for i in order
     ]
+
+
+def lineage(index: int) -> set[str]:
+    """The mids of ImageNet class `index` and of all its kept generic ancestors."""
+    t = _load()
+    rows = np.nonzero(t.member[:, index])[0]
+    return {t.class_mids[index]} | {t.label_mids[r] for r in rows}

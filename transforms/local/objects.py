@@ -123,6 +123,26 @@ def _annotation(name: str, score: float, box, mid: str | None = None) -> dict:
     return ann
 
 
+def _box(ann: dict) -> tuple[float, float, float, float]:
+    v = ann["boundingPoly"]["normalizedVertices"]
+    return v[0]["x"], v[0]["y"], v[2]["x"], v[2]["y"]
+
+
+def iou(a: dict, b: dict) -> float:
+    """Intersection over union of two annotations' boxes."""
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = _box(a), _box(b)
+    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def not_covered(cam: list[dict], detected: list[dict], overlap: float = 0.3) -> list[dict]:
+    """The class-activation boxes that add something to the detector's: those that overlap
+    no detected box (IoU < `overlap`). What COCO has no class for (a flower, a building,
+    a rocket) keeps its class-activation box; a cat the detector boxed is not boxed twice."""
+    return [c for c in cam if all(iou(c, d) < overlap for d in detected)]
+
+
 def face_objects(faces: list[dict], size: tuple[int, int]) -> list[dict]:
     """A "Face" object per detected face (boxes in pixels of an image of `size`)."""
     w, h = size

