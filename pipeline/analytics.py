@@ -4,12 +4,10 @@
     python -m pipeline.analytics NAME [--param k=v ...] (--bigquery_dataset=P:D | --duckdb=PATH)
                                  [--format=table|json|csv]
 
-Each analysis is one GoogleSQL file in `sql/`. Its header says what it answers
-and declares its parameters (`@name TYPE [= default]  help`). The same text
-runs on BigQuery and, translated by sqlglot, on DuckDB, so a laptop user gets the
-same answers as the warehouse. Tables are written `{dataset}.table`; `{dataset}`
-becomes a validated, quoted identifier. Parameter values are always bound as
-query parameters, never pasted into the SQL.
+Each analysis is one plain GoogleSQL file in `sql/` (see `pipeline.sql_catalog`);
+the same text runs on BigQuery with the dataset as default dataset and, translated
+by sqlglot, on DuckDB (`pipeline.warehouse`), so a laptop user gets the same
+answers as the warehouse.
 """
 from __future__ import annotations
 
@@ -18,190 +16,12 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import re
 import sys
-from dataclasses import dataclass
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SQL_DIR = os.environ.get("IMAGE_CLASSIFIER_SQL_DIR", os.path.join(REPO_ROOT, "sql"))
-DATASET_TOKEN = "{dataset}"
-DUCKDB_SCHEMA = "main"
-_TITLE = re.compile(r"^--\s*(?P<name>\w+)(?:\s*\((?P<kind>view)\))?:\s*(?P<summary>.+)$")
-_PARAM = re.compile(r"^--\s+@(?P<name>\w+)\s+(?P<type>STRING|INT64|FLOAT64|BOOL|DATE)"
-                    r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<help>.*)$")
-_CONVERT = {
-    "STRING": str, "INT64": int, "FLOAT64": float, "DATE": dt.date.fromisoformat,
-    "BOOL": lambda v: {"true": True, "false": False}[v.strip().lower()],
-}
+from pipeline import warehouse
+from pipeline.sql_catalog import SQL_DIR, Analysis, AnalyticsError, bind, catalog
 
-
-class AnalyticsError(ValueError):
-    """A wrong name, parameter or target, reported as one line."""
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str
-    default: str | None
-    help: str
-
-
-@dataclass(frozen=True)
-class Analysis:
-    name: str
-    kind: str            # "analysis" or "view"
-    summary: str
-    answers: str
-    params: tuple[Param, ...]
-    sql: str             # the whole file, header included
-
-    @property
-    def body(self) -> str:
-        """The SQL without its header comment (the emulator counts @names even in comments)."""
-        lines = self.sql.splitlines()
-        while lines and (lines[0].startswith("--") or not lines[0].strip()):
-            lines.pop(0)
-        return "\n".join(lines)
-
-
-def parse_sql_file(path: str) -> Analysis:
-    text = open(path, encoding="utf-8").read()
-    header = []
-    for line in text.splitlines():
-        if not line.startswith("--"):
-            break
-        header.append(line)
-    title = _TITLE.match(header[0]) if header else None
-    if not title:
-        raise AnalyticsError(f"{path}: the first line must be '-- name: what it answers'")
-    answers, params, in_answers = [], [], False
-    for line in header[1:]:
-        body = line[2:].strip()
-        if body.startswith("Answers:"):
-            in_answers, body = True, body[len("Answers:"):].strip()
-        elif body.startswith("Parameters:"):
-            in_answers = False
-        m = _PARAM.match(line)
-        if m:
-            params.append(Param(m["name"], m["type"], m["default"], m["help"].strip()))
-        elif in_answers and body:
-            answers.append(body)
-    return Analysis(title["name"], title["kind"] or "analysis", title["summary"].strip(),
-                    " ".join(answers), tuple(params), text)
-
-
-def catalog(sql_dir: str = SQL_DIR) -> dict[str, Analysis]:
-    """Every .sql file in the folder, by name."""
-    out = {}
-    for fname in sorted(os.listdir(sql_dir)):
-        if fname.endswith(".sql"):
-            a = parse_sql_file(os.path.join(sql_dir, fname))
-            out[a.name] = a
-    return out
-
-
-def bind(analysis: Analysis, given: dict[str, str]) -> dict[str, object]:
-    """Typed values for the declared parameters; unknown, missing or malformed ones are errors."""
-    declared = {p.name: p for p in analysis.params}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise AnalyticsError(f"{analysis.name} has no parameter {unknown[0]!r} "
-                             f"(it takes: {', '.join(declared) or 'none'})")
-    values = {}
-    for p in analysis.params:
-        raw = given.get(p.name, p.default)
-        if raw is None:
-            raise AnalyticsError(f"{analysis.name} needs --param {p.name}=VALUE ({p.help})")
-        try:
-            values[p.name] = _CONVERT[p.type](raw)
-        except (ValueError, KeyError):
-            raise AnalyticsError(f"--param {p.name}={raw!r} is not a {p.type}") from None
-    return values
-
-
-def with_dataset(sql: str, dataset_identifier: str) -> str:
-    """Put the (already quoted) dataset identifier where the SQL names it; nothing else changes."""
-    return sql.replace(DATASET_TOKEN, dataset_identifier)
-
-
-def bigquery_identifier(dataset_spec: str) -> str:
-    from transforms.bigquery_client import parse_dataset
-    project, dataset = parse_dataset(dataset_spec)   # letters, digits, - _ . : only
-    return f"`{project}.{dataset}`"
-
-
-def to_duckdb(sql: str) -> str:
-    """GoogleSQL -> DuckDB SQL; @name parameters become $name."""
-    import sqlglot
-    return ";\n".join(sqlglot.transpile(sql, read="bigquery", write="duckdb"))
-
-
-# ---- BigQuery -------------------------------------------------------------------------
-
-def ensure_views_bigquery(client, dataset_spec: str, views: list[Analysis]) -> None:
-    """Create the shipped views the first time an analysis needs them."""
-    from google.api_core.exceptions import NotFound
-    from transforms.bigquery_client import parse_dataset
-    project, dataset = parse_dataset(dataset_spec)
-    ident = bigquery_identifier(dataset_spec)
-    for view in views:
-        try:
-            client.get_table(f"{project}.{dataset}.{view.name}")
-        except NotFound:
-            client.query(f"CREATE VIEW {ident}.{view.name} AS\n"
-                         + with_dataset(view.body, ident)).result()
-
-
-def run_bigquery(analysis: Analysis, values: dict, dataset_spec: str, views: list[Analysis]):
-    from google.cloud import bigquery
-    from transforms.bigquery_client import bigquery_client, parse_dataset
-    client = bigquery_client(parse_dataset(dataset_spec)[0])
-    ensure_views_bigquery(client, dataset_spec, views)
-    types = {p.name: p.type for p in analysis.params}
-    config = bigquery.QueryJobConfig(query_parameters=[
-        bigquery.ScalarQueryParameter(name, types[name], value) for name, value in values.items()])
-    result = client.query(with_dataset(analysis.body, bigquery_identifier(dataset_spec)),
-                          job_config=config).result()
-    columns = [f.name for f in result.schema]
-    return columns, [tuple(row.values()) for row in result]
-
-
-# ---- DuckDB ---------------------------------------------------------------------------
-
-def duckdb_connection(path: str, views: list[Analysis]):
-    """In-memory DuckDB over the results file (read-only), with the shipped views.
-
-    The file is attached read-only, so an analysis never changes results and can
-    run beside a finished pipeline; its tables and the views live in `main`.
-    """
-    import duckdb
-    from transforms.schema import TABLES
-    if not os.path.exists(path):
-        raise AnalyticsError(f"no results database at {path}")
-    con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
-    quoted_path = "'" + os.path.abspath(path).replace("'", "''") + "'"
-    con.execute(f"ATTACH {quoted_path} AS results (READ_ONLY)")
-    for table in TABLES:
-        con.execute(f'CREATE VIEW {DUCKDB_SCHEMA}."{table}" AS SELECT * FROM results.main."{table}"')
-    for view in views:
-        con.execute(f'CREATE VIEW {DUCKDB_SCHEMA}."{view.name}" AS '
-                    + to_duckdb(with_dataset(view.body, DUCKDB_SCHEMA)))
-    return con
-
-
-def run_duckdb(analysis: Analysis, values: dict, path: str, views: list[Analysis]):
-    con = duckdb_connection(path, views)
-    try:
-        sql = to_duckdb(with_dataset(analysis.body, DUCKDB_SCHEMA))
-        used = {name: v for name, v in values.items() if f"${name}" in sql}
-        cur = con.execute(sql, used)
-        columns = [d[0] for d in cur.description]
-        return columns, [tuple(r) for r in cur.fetchall()]
-    finally:
-        con.close()
+__all__ = ["AnalyticsError", "bind", "catalog", "main", "render", "run"]
 
 
 def run(name: str, params: dict[str, str] | None = None, *, bigquery_dataset: str | None = None,
@@ -214,14 +34,27 @@ def run(name: str, params: dict[str, str] | None = None, *, bigquery_dataset: st
         raise AnalyticsError("give exactly one of --bigquery_dataset=PROJECT:DATASET or --duckdb=PATH")
     analysis = analyses[name]
     values = bind(analysis, params or {})
-    views = [a for a in analyses.values() if a.kind == "view" and a.name != name]
-    if bigquery_dataset:
+    views = {a.name: a.body for a in analyses.values() if a.kind == "view" and a.name != name}
+    try:
+        if bigquery_dataset:
+            return _run_bigquery(analysis, values, bigquery_dataset, views)
+        con = warehouse.duckdb_connection(duckdb, views)
         try:
-            bigquery_identifier(bigquery_dataset)
-        except ValueError as e:
-            raise AnalyticsError(str(e)) from None
-        return run_bigquery(analysis, values, bigquery_dataset, views)
-    return run_duckdb(analysis, values, duckdb, views)
+            return warehouse.query_duckdb(con, analysis.body, values)
+        finally:
+            con.close()
+    except warehouse.WarehouseError as e:
+        raise AnalyticsError(str(e)) from None
+
+
+def _run_bigquery(analysis: Analysis, values: dict, dataset_spec: str, views: dict[str, str]):
+    from transforms.bigquery_client import bigquery_client
+    project, _ = warehouse.dataset_of(dataset_spec)
+    client = bigquery_client(project)
+    warehouse.ensure_views_bigquery(client, dataset_spec, views)
+    types = {p.name: p.type for p in analysis.params}
+    return warehouse.query_bigquery(client, analysis.body, dataset_spec,
+                                    {name: (types[name], value) for name, value in values.items()})
 
 
 # ---- output ---------------------------------------------------------------------------

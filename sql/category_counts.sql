@@ -4,6 +4,6 @@
 -- Parameters: none.
 SELECT primary_category AS category, COUNT(*) AS images,
        ROUND(COUNT(*) / SUM(COUNT(*)) OVER (), 4) AS share
-FROM {dataset}.latest_classifications
+FROM latest_classifications
 GROUP BY category
 ORDER BY images DESC, category

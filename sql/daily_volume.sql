@@ -7,7 +7,7 @@
 SELECT DATE(event_time) AS day, primary_category AS category, COUNT(*) AS images,
        COUNTIF(is_safe IS FALSE) AS unsafe,
        ROUND(COUNTIF(is_safe IS FALSE) / COUNT(*), 4) AS unsafe_share
-FROM {dataset}.latest_classifications
+FROM latest_classifications
 WHERE DATE(event_time) >= @since
 GROUP BY day, category
 ORDER BY day, category

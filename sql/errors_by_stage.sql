@@ -8,13 +8,13 @@ WITH latest_errors AS (
   FROM (
     SELECT e.*, ROW_NUMBER() OVER (
         PARTITION BY e.uri, e.generation ORDER BY e.failed_at DESC, e.stage, e.code) AS rn
-    FROM {dataset}.errors AS e
+    FROM errors AS e
   )
   WHERE rn = 1
 )
 SELECT e.stage, e.code, COUNT(*) AS images, MAX(e.failed_at) AS last_failed_at
 FROM latest_errors AS e
 WHERE NOT EXISTS (
-  SELECT 1 FROM {dataset}.classifications AS c WHERE c.uri = e.uri AND c.generation = e.generation)
+  SELECT 1 FROM classifications AS c WHERE c.uri = e.uri AND c.generation = e.generation)
 GROUP BY e.stage, e.code
 ORDER BY images DESC, e.stage, e.code

@@ -6,7 +6,7 @@
 --   @top INT64 = 50  how many pairs to return
 WITH image_labels AS (
   SELECT DISTINCT c.bucket, c.name, c.generation, l.name AS label
-  FROM {dataset}.latest_classifications AS c, UNNEST(c.labels) AS l
+  FROM latest_classifications AS c, UNNEST(c.labels) AS l
   WHERE l.score >= @min_confidence
 )
 SELECT a.label AS label_a, b.label AS label_b, COUNT(*) AS images

@@ -5,6 +5,6 @@
 --   @label STRING  the label to look for, e.g. cat
 --   @min_confidence FLOAT64 = 0.7  the lowest score to accept
 SELECT c.uri, c.primary_category AS category, l.name AS label, l.score, c.category_uri
-FROM {dataset}.latest_classifications AS c, UNNEST(c.labels) AS l
+FROM latest_classifications AS c, UNNEST(c.labels) AS l
 WHERE LOWER(l.name) = LOWER(@label) AND l.score >= @min_confidence
 ORDER BY l.score DESC, c.uri

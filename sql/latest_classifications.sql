@@ -7,6 +7,6 @@ SELECT * EXCEPT (rn)
 FROM (
   SELECT c.*, ROW_NUMBER() OVER (
       PARTITION BY c.bucket, c.name, c.generation ORDER BY c.classified_at DESC, c.uri) AS rn
-  FROM {dataset}.classifications AS c
+  FROM classifications AS c
 )
 WHERE rn = 1

@@ -5,7 +5,7 @@
 --   @min_confidence FLOAT64 = 0.0  count an object only when its score is at least this
 SELECT c.primary_category AS category, o.name AS object, COUNT(*) AS instances,
        COUNT(DISTINCT c.uri) AS images
-FROM {dataset}.latest_classifications AS c, UNNEST(c.objects) AS o
+FROM latest_classifications AS c, UNNEST(c.objects) AS o
 WHERE o.score >= @min_confidence
 GROUP BY category, object
 ORDER BY category, instances DESC, object

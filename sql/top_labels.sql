@@ -5,7 +5,7 @@
 --   @min_confidence FLOAT64 = 0.0  count a label only when its score is at least this
 --   @top INT64 = 20  how many labels to return
 SELECT l.name AS label, COUNT(*) AS images, ROUND(AVG(l.score), 4) AS avg_score
-FROM {dataset}.latest_classifications AS c, UNNEST(c.labels) AS l
+FROM latest_classifications AS c, UNNEST(c.labels) AS l
 WHERE l.score >= @min_confidence
 GROUP BY label
 ORDER BY images DESC, label

@@ -1,7 +1,8 @@
 """What the report shows, read from DuckDB or BigQuery with the same queries.
 
-The queries are written once in GoogleSQL and translated for DuckDB by sqlglot,
-so both warehouses give the same figures. Everything heavy (counts, label
+The queries are written once in GoogleSQL, with unqualified table names, and run
+through `pipeline.warehouse` (default dataset on BigQuery, sqlglot's translation
+on DuckDB), so both warehouses give the same figures. Everything heavy (counts, label
 frequency, the score histogram) is aggregated in the warehouse; only a bounded
 sample of rows per category and the most recent errors come back, so a table
 of millions of rows makes a report of a few hundred cards.
@@ -11,8 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import sqlglot
-from sqlglot import exp
+from pipeline import warehouse
 
 SCORE_BINS = 20   # confidence histogram: bins of 0.05
 
@@ -54,19 +54,8 @@ class ReportData:
         return sum(n for _, n in self.errors_per_stage)
 
 
-def _sql(name: str, dialect: str, dataset: tuple[str, str] | None, limits: dict) -> str:
-    """The query for `dialect`; with (project, dataset), table names are qualified and quoted
-    (project ids may hold dashes)."""
-    tree = sqlglot.parse_one(QUERIES[name].format(**limits), read="bigquery")
-    if dataset:
-        def qualify(node):
-            if isinstance(node, exp.Table) and node.name in ("classifications", "errors") and not node.db:
-                return exp.Table(this=exp.to_identifier(node.name, quoted=True),
-                                 db=exp.to_identifier(dataset[1], quoted=True),
-                                 catalog=exp.to_identifier(dataset[0], quoted=True), alias=node.args.get("alias"))
-            return node
-        tree = tree.transform(qualify)
-    return tree.sql(dialect=dialect)
+def _sql(name: str, limits: dict) -> str:
+    return QUERIES[name].format(**limits)
 
 
 def _histogram(pairs) -> list[int]:
@@ -94,35 +83,29 @@ def _limits(per_category: int, max_errors: int, top_labels: int) -> dict:
     return {"per_category": int(per_category), "max_errors": int(max_errors), "top_labels": int(top_labels)}
 
 
-def from_duckdb(path: str, per_category: int = 48, max_errors: int = 1000, top_labels: int = 12) -> ReportData:
-    from transforms.duckdb_sink import connect, ensure_tables
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no results database at {path}")
-    limits = _limits(per_category, max_errors, top_labels)
-    con = connect(path, read_only=True)
-    try:
-        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if not {"classifications", "errors"} <= existing:   # a job that never wrote a row of one kind
-            con.close()
-            con = connect(path)
-            ensure_tables(con)
+def _as_dicts(columns_rows) -> list[dict]:
+    columns, rows = columns_rows
+    return [dict(zip(columns, values)) for values in rows]
 
-        def run(name):
-            cur = con.execute(_sql(name, "duckdb", None, limits))
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, values)) for values in cur.fetchall()]
-        return _assemble(os.path.abspath(path), run, limits)
+
+def from_duckdb(path: str, per_category: int = 48, max_errors: int = 1000, top_labels: int = 12) -> ReportData:
+    try:
+        con = warehouse.duckdb_connection(path)
+    except warehouse.WarehouseError as e:
+        raise FileNotFoundError(str(e)) from None
+    limits = _limits(per_category, max_errors, top_labels)
+    try:
+        return _assemble(os.path.abspath(path),
+                         lambda name: _as_dicts(warehouse.query_duckdb(con, _sql(name, limits))), limits)
     finally:
         con.close()
 
 
 def from_bigquery(dataset: str, per_category: int = 48, max_errors: int = 1000, top_labels: int = 12,
                   client=None) -> ReportData:
-    from transforms.bigquery_client import bigquery_client, parse_dataset
-    project, name = parse_dataset(dataset)
+    from transforms.bigquery_client import bigquery_client
+    project, name = warehouse.dataset_of(dataset)
     limits = _limits(per_category, max_errors, top_labels)
     client = client or bigquery_client(project)
-    def run(query_name):
-        rows = client.query(_sql(query_name, "bigquery", (project, name), limits)).result()
-        return [dict(row.items()) for row in rows]
-    return _assemble(f"BigQuery {project}:{name}", run, limits)
+    return _assemble(f"BigQuery {project}:{name}",
+                     lambda query: _as_dicts(warehouse.query_bigquery(client, _sql(query, limits), dataset)), limits)

@@ -1,11 +1,12 @@
-"""The shipped SQL: one analysis per file, declared parameters, and a DuckDB
-translation sqlglot can produce. Tables are named only through {dataset}."""
+"""The shipped SQL: one analysis per file, declared parameters, plain GoogleSQL with
+unqualified table names, and a DuckDB translation sqlglot can produce."""
 import re
 
 import pytest
 import sqlglot
 
-from pipeline import analytics
+from pipeline import analytics, warehouse
+from transforms.schema import TABLES
 
 CATALOG = analytics.catalog()
 
@@ -18,18 +19,30 @@ def test_declared_parameters_are_the_used_ones__header(name):
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
-def test_tables_are_named_through_dataset__no_hard_coded_project(name):
-    body = CATALOG[name].body
-    for ref in re.findall(r"\b(?:FROM|JOIN)\s+([^\s(]+)", body, flags=re.I):
-        assert ref.startswith("{dataset}.") or ref.isidentifier(), ref
+def test_tables_are_unqualified__runs_with_a_default_dataset(name):
+    tree = sqlglot.parse_one(CATALOG[name].body, read="bigquery")
+    tables = list(tree.find_all(sqlglot.exp.Table))
+    assert tables, name
+    for table in tables:
+        assert not table.db and not table.catalog, f"{name}: {table.sql()} is qualified"
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
-def test_each_file_parses_as_googlesql_and_translates__duckdb(name):
-    body = analytics.with_dataset(CATALOG[name].body, "`test-project.ds`")
-    assert len(sqlglot.parse(body, read="bigquery")) == 1
-    duck = analytics.to_duckdb(analytics.with_dataset(CATALOG[name].body, "main"))
+def test_each_file_parses_as_googlesql_as_written__and_translates_to_duckdb(name):
+    text = open(f"{analytics.SQL_DIR}/{name}.sql", encoding="utf-8").read()
+    assert len(sqlglot.parse(text, read="bigquery")) == 1
+    duck = warehouse.to_duckdb(CATALOG[name].body)
     assert "@" not in duck and ";" not in duck
+
+
+def test_view_text_is_qualified__ctes_and_aliases_left_alone():
+    names = set(TABLES) | {"latest_classifications"}
+    sql = ("WITH image_labels AS (SELECT c.uri FROM latest_classifications AS c) "
+           "SELECT e.uri FROM errors AS e JOIN image_labels AS i ON i.uri = e.uri")
+    out = warehouse.qualify_tables(sql, "my-project", "ds", names)
+    assert "`my-project`.`ds`.`latest_classifications` AS c" in out
+    assert "`my-project`.`ds`.`errors` AS e" in out
+    assert "JOIN image_labels AS i" in out
 
 
 def test_values_are_typed_and_checked__bind():
@@ -43,11 +56,11 @@ def test_values_are_typed_and_checked__bind():
         analytics.bind(a, {})
 
 
-def test_dataset_must_be_a_plain_name__identifier_not_pasted():
-    assert analytics.bigquery_identifier("test-project:ds") == "`test-project.ds`"
+def test_dataset_must_be_a_plain_name__never_pasted():
+    assert warehouse.dataset_of("test-project:ds") == ("test-project", "ds")
     for bad in ("test-project:ds`; DROP TABLE x", "test-project:ds.x", "p:ds"):
-        with pytest.raises(ValueError):
-            analytics.bigquery_identifier(bad)
+        with pytest.raises(warehouse.WarehouseError):
+            warehouse.dataset_of(bad)
 
 
 def test_list_shows_every_analysis_and_its_parameters__cli(capsys):
