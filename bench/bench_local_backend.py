@@ -144,7 +144,8 @@ def main() -> None:
             print(f"  {stage:24s} {secs / n * 1000:7.1f}  ({secs / total:5.1%})")
         results = {"bare loop": bare_ips}
         for name, extra in (("pipeline, default runner", []),
-                            ("pipeline, 2 processes", ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])):
+                            ("pipeline, 2 processes",
+                             ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])):
             start_up = pipeline(one, feats, extra)  # a one-image run: start-up, model loading, shutdown
             wall = pipeline(folder, feats, extra)
             steady = (n - 1) / max(wall - start_up, 1e-9)

@@ -69,7 +69,8 @@ def _plain(value):
 
 def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([{c: _plain(v) for c, v in zip(columns, r)} for r in rows], indent=2, default=str)
+        return json.dumps([{c: _plain(v) for c, v in zip(columns, r, strict=True)} for r in rows],
+                          indent=2, default=str)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -78,9 +79,9 @@ def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
         return buf.getvalue().rstrip("\n")
     cells = [[("" if v is None else str(_plain(v))) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip() for r in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines)
 

@@ -81,7 +81,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         std.streaming = True
 
     features = parse_features(o.features)
-    refused = unsupported_features(o.backend, features, o.detector_model)
+    refused = unsupported_features(o.backend, features)
     if refused:
         raise OptionsError(refused)
     if not 0.0 <= o.min_confidence <= 1.0:

@@ -22,7 +22,7 @@ TEXT_FEATURES = frozenset({"TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION"})
 SERVED_BY = {"local": LOCAL_FEATURES, "vision": VISION_FEATURES}
 
 
-def unsupported_features(backend: str, features, detector_model: str | None = None) -> str | None:
+def unsupported_features(backend: str, features) -> str | None:
     """A one-line refusal naming the first feature `backend` cannot serve, or None."""
     served = SERVED_BY[backend]
     for feature in features:

@@ -32,7 +32,7 @@ def _storage():
     return _client
 
 
-def _read_generation(ref: ImageRef, limit: int) -> bytes:
+def _read_generation(ref: ImageRef) -> bytes:
     from google.api_core.exceptions import NotFound
     bucket, name = split_gcs(ref.uri)
     try:
@@ -50,7 +50,7 @@ def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES) -> bytes:
                          f"the file is {ref.size_bytes / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB")
     try:
         if ref.is_gcs and ref.generation:
-            data = _read_generation(ref, limit)
+            data = _read_generation(ref)
         else:
             with FileSystems.open(ref.uri, compression_type="uncompressed") as f:
                 data = f.read(limit + 1)

@@ -13,7 +13,8 @@ _PATTERNS = [
     (re.compile(r"AIza[0-9A-Za-z_\-]{35}"), "[REDACTED-API-KEY]"),                 # Google API keys
     (re.compile(r"ya29\.[0-9A-Za-z_\-\.]+"), "[REDACTED-TOKEN]"),                   # OAuth access tokens
     (re.compile(r"(?i)\b(bearer)\s+[0-9A-Za-z_\-\.=]+"), r"\1 [REDACTED]"),
-    (re.compile(r"(?i)([?&](?:key|api_key|apikey|access_token|token|sig|signature|x-goog-signature|x-goog-credential)=)[^&\s'\"]+"), r"\1[REDACTED]"),
+    (re.compile(r"(?i)([?&](?:key|api_key|apikey|access_token|token|sig|signature"
+                r"|x-goog-signature|x-goog-credential)=)[^&\s'\"]+"), r"\1[REDACTED]"),
     (re.compile(r"(?i)(\"(?:private_key|client_secret|refresh_token|access_token)\"\s*:\s*\")[^\"]+"),
      r"\1[REDACTED]"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),

@@ -38,30 +38,39 @@ def _timestamp_problem(value) -> str | None:
     return None
 
 
-def _scalar_problem(f: Field, value) -> str | None:
-    if f.type == "STRING":
-        if not isinstance(value, str):
-            return f"expected STRING, got {type(value).__name__}"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "not valid UTF-8"
-    elif f.type == "INT64":
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"expected INT64, got {type(value).__name__}"
-        if not INT64_MIN <= value <= INT64_MAX:
-            return "INT64 out of range"
-    elif f.type == "FLOAT64":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"expected FLOAT64, got {type(value).__name__}"
-        if not math.isfinite(value):
-            return "FLOAT64 is not finite"
-    elif f.type == "BOOL":
-        if not isinstance(value, bool):
-            return f"expected BOOL, got {type(value).__name__}"
-    elif f.type == "TIMESTAMP":
-        return _timestamp_problem(value)
+def _string_problem(value) -> str | None:
+    if not isinstance(value, str):
+        return f"expected STRING, got {type(value).__name__}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not valid UTF-8"
     return None
+
+
+def _int64_problem(value) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"expected INT64, got {type(value).__name__}"
+    return None if INT64_MIN <= value <= INT64_MAX else "INT64 out of range"
+
+
+def _float64_problem(value) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected FLOAT64, got {type(value).__name__}"
+    return None if math.isfinite(value) else "FLOAT64 is not finite"
+
+
+def _bool_problem(value) -> str | None:
+    return None if isinstance(value, bool) else f"expected BOOL, got {type(value).__name__}"
+
+
+_SCALAR_CHECKS = {"STRING": _string_problem, "INT64": _int64_problem, "FLOAT64": _float64_problem,
+                  "BOOL": _bool_problem, "TIMESTAMP": _timestamp_problem}
+
+
+def _scalar_problem(f: Field, value) -> str | None:
+    check = _SCALAR_CHECKS.get(f.type)
+    return check(value) if check else None
 
 
 def _field_problems(fields: tuple[Field, ...], record, path: str) -> list[str]:

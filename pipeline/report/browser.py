@@ -45,7 +45,7 @@ class Chromium:
 
         def wire_pipes():  # in the child: fd 3 = commands in, fd 4 = answers out
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)]  # the pipes may be 3/4
-            for target, fd in zip((3, 4), high):
+            for target, fd in zip((3, 4), high, strict=False):
                 os.dup2(fd, target, inheritable=True)
                 os.set_inheritable(target, True)
 

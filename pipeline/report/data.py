@@ -85,7 +85,7 @@ def _limits(per_category: int, max_errors: int, top_labels: int) -> dict:
 
 def _as_dicts(columns_rows) -> list[dict]:
     columns, rows = columns_rows
-    return [dict(zip(columns, values)) for values in rows]
+    return [dict(zip(columns, values, strict=False)) for values in rows]
 
 
 def from_duckdb(path: str, per_category: int = 48, max_errors: int = 1000, top_labels: int = 12) -> ReportData:

@@ -39,7 +39,7 @@ def make_rows(seed: int = 7):
     for i in range(30):
         labels = [{"name": n, "score": round(rnd.uniform(0.5, 1.0), 3), "mid": f"/m/{n[:3]}"}
                   for n in rnd.sample(LABELS, rnd.randint(0, 4))]
-        labels.sort(key=lambda l: -l["score"])
+        labels.sort(key=lambda lab: -lab["score"])
         objects = [{"name": rnd.choice(OBJECTS), "score": round(rnd.uniform(0.3, 1.0), 3),
                     "box": [0.1, 0.1, 0.5, 0.6]} for _ in range(rnd.randint(0, 3))]
         safe = None if i % 7 == 0 else (i % 5 != 0)
@@ -123,7 +123,7 @@ def both(name, data, params=None, ordered=True):
     assert bq[0] == duck[0], f"{name}: columns differ"
     key = (lambda rows: rows) if ordered else (lambda rows: sorted(rows, key=json.dumps))
     assert key(norm(bq[1])) == key(norm(duck[1])), f"{name}: BigQuery and DuckDB disagree"
-    return [dict(zip(duck[0], norm(list(r)))) for r in duck[1]]
+    return [dict(zip(duck[0], norm(list(r)), strict=False)) for r in duck[1]]
 
 
 # ---- the expected answers, from the rows -----------------------------------------------
@@ -131,9 +131,9 @@ def both(name, data, params=None, ordered=True):
 def expect_top_labels(rows, min_conf=0.0, top=20):
     hits = defaultdict(list)
     for r in rows:
-        for l in r["labels"]:
-            if l["score"] >= min_conf:
-                hits[l["name"]].append(l["score"])
+        for lab in r["labels"]:
+            if lab["score"] >= min_conf:
+                hits[lab["name"]].append(lab["score"])
     out = [{"label": k, "images": len(v), "avg_score": round(sum(v) / len(v), 4)} for k, v in hits.items()]
     return sorted(out, key=lambda d: (-d["images"], d["label"]))[:top]
 
@@ -190,7 +190,7 @@ def test_daily_volume_counts_images_and_unsafe_per_day__utc_days(data):
 def test_label_cooccurrence_counts_pairs_once__per_image(data):
     pairs = Counter()
     for r in data["latest"]:
-        names = sorted({l["name"] for l in r["labels"]})
+        names = sorted({lab["name"] for lab in r["labels"]})
         pairs.update((a, b) for i, a in enumerate(names) for b in names[i + 1:])
     want = sorted(({"label_a": a, "label_b": b, "images": n} for (a, b), n in pairs.items()),
                   key=lambda d: (-d["images"], d["label_a"], d["label_b"]))[:50]
@@ -198,9 +198,9 @@ def test_label_cooccurrence_counts_pairs_once__per_image(data):
 
 
 def test_label_search_finds_every_image_above_confidence__case_insensitive(data):
-    want = sorted(({"uri": r["uri"], "category": r["primary_category"], "label": l["name"], "score": l["score"],
+    want = sorted(({"uri": r["uri"], "category": r["primary_category"], "label": lab["name"], "score": lab["score"],
                     "category_uri": r["category_uri"]}
-                   for r in data["latest"] for l in r["labels"] if l["name"] == "cat" and l["score"] >= 0.75),
+                   for r in data["latest"] for lab in r["labels"] if lab["name"] == "cat" and lab["score"] >= 0.75),
                   key=lambda d: (-d["score"], d["uri"]))
     assert want, "the data must contain matches"
     assert both("label_search", data, {"label": "CAT", "min_confidence": "0.75"}) == want
@@ -226,7 +226,7 @@ def test_errors_by_stage_counts_latest_failure_per_image__classified_left_out(da
     "cat' OR '1'='1", "x'; DROP TABLE classifications; --", "\\'; SELECT 1; --", "`; DROP VIEW x; --", ODD_LABEL])
 def test_hostile_label_is_only_a_value__quotes_and_semicolons(data, hostile):
     rows = both("label_search", data, {"label": hostile, "min_confidence": "0"})
-    want = sum(1 for r in data["latest"] for l in r["labels"] if l["name"].lower() == hostile.lower())
+    want = sum(1 for r in data["latest"] for lab in r["labels"] if lab["name"].lower() == hostile.lower())
     assert len(rows) == want and all(r["label"] == hostile for r in rows)
     assert len(both("latest_classifications", data, ordered=False)) == len(data["latest"])   # nothing dropped
 

@@ -65,7 +65,8 @@ def test_backfill_rows_land_with_nested_fields__load_jobs(backfill):
     rows = query("SELECT * FROM `test-project.backfill.classifications`")
     assert sorted({r["name"] for r in rows}) == ["in/astronaut.jpg", "in/chelsea.jpg", "in/coffee.jpg"]
     for r in rows:
-        assert r["labels"] and all(set(l) == {"name", "score", "mid"} and 0 < l["score"] <= 1 for l in r["labels"])
+        assert r["labels"] and all(set(lab) == {"name", "score", "mid"} and 0 < lab["score"] <= 1
+                                   for lab in r["labels"])
         assert set(r["safe_search"]) == {"adult", "spoof", "medical", "violence", "racy"}
         assert r["is_safe"] in (True, False) and r["generation"] > 0 and r["backend"] == "local"
     errors = query("SELECT name, stage FROM `test-project.backfill.errors`")

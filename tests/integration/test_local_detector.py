@@ -59,7 +59,7 @@ def photos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def answers(model_dir, photos):
     models = LocalModels(model_dir, DEFAULT, threads=2)
-    return dict(zip(photos, models.annotate(list(photos.values()))))
+    return dict(zip(photos, models.annotate(list(photos.values())), strict=False))
 
 
 def _kept(resp):
@@ -125,7 +125,7 @@ def test_margin_pass_finds_frame_filling_objects__cat_horse_astronaut(model_dir,
     both = ObjectDetector(model_dir, threads=2)
     cases = [("chelsea", "Cat"), ("horse", "Horse"), ("astronaut", "Person")]
     images = [photos[p] for p, _ in cases]
-    for (_, name), p_objs, b_objs in zip(cases, plain.detect_batch(images), both.detect_batch(images)):
+    for (_, name), p_objs, b_objs in zip(cases, plain.detect_batch(images), both.detect_batch(images), strict=False):
         p_best = max([o["score"] for o in p_objs if o["name"] == name], default=0.0)
         b_best = max([o["score"] for o in b_objs if o["name"] == name], default=0.0)
         assert b_best >= 0.85 and b_best >= p_best + 0.1
@@ -135,7 +135,7 @@ def test_batch_equals_one_by_one__detector(model_dir, photos):
     det = ObjectDetector(model_dir, threads=2)
     images = [photos["dog"], photos["chelsea"], photos["kite"]]
     batch = det.detect_batch(images)
-    for im, got in zip(images, batch):
+    for im, got in zip(images, batch, strict=False):
         (alone,) = det.detect_batch([im])
         assert [o["name"] for o in alone] == [o["name"] for o in got]
         assert np.allclose([o["score"] for o in alone], [o["score"] for o in got], atol=1e-4)

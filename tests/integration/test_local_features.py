@@ -23,7 +23,8 @@ def _two_colour():
 
 @pytest.fixture(scope="module")
 def photos():
-    out = {n: Image.fromarray(getattr(skimage.data, n)()).convert("RGB") for n in ("astronaut", "chelsea", "coffee", "page")}
+    out = {n: Image.fromarray(getattr(skimage.data, n)()).convert("RGB")
+           for n in ("astronaut", "chelsea", "coffee", "page")}
     out["two_colour"] = _two_colour()
     return out
 
@@ -35,7 +36,7 @@ def models(model_dir):
 
 @pytest.fixture(scope="module")
 def answers(models, photos):
-    return dict(zip(photos, models.annotate(list(photos.values()))))
+    return dict(zip(photos, models.annotate(list(photos.values())), strict=False))
 
 
 def _norm_box(poly):

@@ -39,7 +39,8 @@ OBSERVE = """(() => {
   return { sections, objects: boxes('object'), faces: boxes('face'),
     swatches: [...document.querySelectorAll('.swatch')].filter(visible).length,
     categoryBars: document.querySelectorAll('.per-category .bar').length,
-    confidenceBars: [...document.querySelectorAll('.confidence rect')].filter(r => +r.getAttribute('height') > 0).length,
+    confidenceBars: [...document.querySelectorAll('.confidence rect')]
+        .filter(r => +r.getAttribute('height') > 0).length,
     closedText, openText: document.body.innerText,
     links: [...document.querySelectorAll('[src],[href]')].map(e => e.src || e.href) };
 })()"""

@@ -43,7 +43,7 @@ def test_parent_scores_at_least_child__espresso():
     labels = _by_name(label_annotations(_probs(c967=0.9), limit=50))
     assert {"Espresso", "Coffee", "Beverage", "Food"} <= set(labels)
     chain = ["Espresso", "Coffee", "Beverage", "Food"]
-    for child, parent in zip(chain, chain[1:]):
+    for child, parent in zip(chain, chain[1:], strict=False):
         assert labels[parent]["score"] >= labels[child]["score"] - 1e-12
 
 

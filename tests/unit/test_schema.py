@@ -26,7 +26,7 @@ def test_contract_columns_exist__design_card():
                 "objects", "safe_search", "is_safe", "faces", "text", "dominant_colors", "backend",
                 "model_version", "event_time", "classified_at", "category_uri"]
     assert set(contract) <= set(column_names("classifications"))
-    assert set(["uri", "generation", "stage", "code", "message", "attempts", "failed_at"]) <= set(column_names("errors"))
+    assert {"uri", "generation", "stage", "code", "message", "attempts", "failed_at"} <= set(column_names("errors"))
 
 
 def test_rerun_replaces_instead_of_duplicating__duckdb_upsert(tmp_path):

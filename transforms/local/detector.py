@@ -135,7 +135,7 @@ class ObjectDetector:
     def _decode(self, outputs: list[np.ndarray], index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(boxes [K,4] in input pixels, raw scores [K], classes [K]) of one image's candidates."""
         boxes, scores, classes = [], [], []
-        for head, out in zip(self.heads, outputs):
+        for head, out in zip(self.heads, outputs, strict=False):
             anchors = np.asarray(head["anchors"], dtype=np.float32)
             a = out[index].reshape(len(anchors), -1, out.shape[2], out.shape[3])
             gh, gw = a.shape[2], a.shape[3]
@@ -164,7 +164,7 @@ class ObjectDetector:
             self.size, self.pad = size, pad
             prepared = [self.letterbox(im) for im in images]
             outputs = self.session.run(None, {self.input_name: np.stack([p[0] for p in prepared])})
-            for i, (im, (_, r, left, top)) in enumerate(zip(images, prepared)):
+            for i, (im, (_, r, left, top)) in enumerate(zip(images, prepared, strict=False)):
                 boxes, raw, cls = self._decode(outputs, i)
                 w, h = im.size
                 boxes = (boxes - np.array([left, top, left, top], np.float32)) / r / np.array([w, h, w, h], np.float32)

@@ -121,7 +121,7 @@ class FaceDetector:
             Image.Resampling.BILINEAR, reducing_gap=2.0)
         boxes, points, scores = self._cascade(small)
         faces = []
-        for box, pts, score in zip(boxes, points, scores):
+        for box, pts, score in zip(boxes, points, scores, strict=False):
             faces.append({"box": [float(v) / scale0 for v in box],
                           "landmarks": [(float(x) / scale0, float(y) / scale0) for x, y in pts],
                           "confidence": float(score)})
@@ -195,7 +195,7 @@ def face_annotations(faces: list[dict], size: tuple[int, int], expressions: list
         out.append({
             "boundingPoly": poly, "fdBoundingPoly": poly,
             "landmarks": [{"type": t, "position": {"x": float(x), "y": float(y), "z": 0.0}}
-                          for t, (x, y) in zip(LANDMARKS, f["landmarks"])],
+                          for t, (x, y) in zip(LANDMARKS, f["landmarks"], strict=False)],
             "detectionConfidence": float(f["confidence"]), "landmarkingConfidence": float(f["confidence"]),
             **{k: "UNKNOWN" for k in ("joyLikelihood", "sorrowLikelihood", "angerLikelihood",
                                       "surpriseLikelihood", "underExposedLikelihood",

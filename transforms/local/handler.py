@@ -163,8 +163,27 @@ class LocalModels:
 
     def annotate(self, images: Sequence) -> list[dict]:
         """One Vision-shaped response dict per image, in order."""
-        feats = self.features
         responses: list[dict] = [{} for _ in images]
+        probs, cam_features, nsfw, detected, faces = self._run_models(images)
+        if probs is not None:
+            self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
+        if nsfw is not None:
+            from transforms.local.safety import safe_search_annotation
+            for resp, p in zip(responses, nsfw, strict=True):
+                resp["safeSearchAnnotation"] = safe_search_annotation(float(p))
+        if "FACE_DETECTION" in self.features:
+            self._add_faces(responses, images, faces)
+        if self.ocr is not None:
+            for resp, im in zip(responses, images, strict=True):
+                resp.update(self._timed("ocr", self.ocr.annotate, im))
+        if "IMAGE_PROPERTIES" in self.features:
+            from transforms.local.colors import image_properties_annotation
+            for resp, im in zip(responses, images, strict=True):
+                resp["imagePropertiesAnnotation"] = self._timed("colors", image_properties_annotation, im)
+        return responses
+
+    def _run_models(self, images: Sequence):
+        """The batch through every loaded model: (probs, cam features, nsfw, detections, faces)."""
         # The face detector runs on its own thread while the classifier and safe-search
         # models run here: onnxruntime releases the GIL, so both cores stay busy.
         pending_faces = (self._face_pool().submit(
@@ -180,39 +199,30 @@ class LocalModels:
         detected = (self._timed("detector_coco", self.coco.detect_batch, images) if self.coco is not None
                     else [[] for _ in images])
         faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
+        return probs, cam_features, nsfw, detected, faces
 
-        if probs is not None and "LABEL_DETECTION" in feats:
+    def _add_labels_and_objects(self, responses, images, probs, cam_features, faces, detected) -> None:
+        if "LABEL_DETECTION" in self.features:
             from transforms.local.label_scale import classifier_labels
-            for resp, im, p, f, d in zip(responses, images, probs, faces, detected):
+            for resp, im, p, f, d in zip(responses, images, probs, faces, detected, strict=True):
                 resp["labelAnnotations"] = merge_labels(
                     face_labels(f, im.size, d), detector_labels(d), classifier_labels(p))
-        if probs is not None and "OBJECT_LOCALIZATION" in feats:
+        if "OBJECT_LOCALIZATION" in self.features:
             from transforms.local.objects import cam_objects, face_objects, not_covered
-            for resp, im, p, fm, f, d in zip(responses, images, probs, cam_features, faces, detected):
+            for resp, im, p, fm, f, d in zip(responses, images, probs, cam_features, faces, detected, strict=True):
                 cam = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
                 objs = d + not_covered(cam, d) + face_objects(f, im.size)
                 if self.detector is not None:
                     objs += self._timed("detector", self.detector.detect, im)
                 resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
-        if nsfw is not None:
-            from transforms.local.safety import safe_search_annotation
-            for resp, p in zip(responses, nsfw):
-                resp["safeSearchAnnotation"] = safe_search_annotation(float(p))
-        if "FACE_DETECTION" in feats:
-            from transforms.local.faces import face_annotations
-            for resp, im, f in zip(responses, images, faces):
-                if f:
-                    moods = ([self._timed("expressions", self.expressions.likelihoods, im, face["box"]) for face in f]
-                             if self.expressions is not None else None)
-                    resp["faceAnnotations"] = face_annotations(f, im.size, moods)
-        if self.ocr is not None:
-            for resp, im in zip(responses, images):
-                resp.update(self._timed("ocr", self.ocr.annotate, im))
-        if "IMAGE_PROPERTIES" in feats:
-            from transforms.local.colors import image_properties_annotation
-            for resp, im in zip(responses, images):
-                resp["imagePropertiesAnnotation"] = self._timed("colors", image_properties_annotation, im)
-        return responses
+
+    def _add_faces(self, responses, images, faces) -> None:
+        from transforms.local.faces import face_annotations
+        for resp, im, f in zip(responses, images, faces, strict=True):
+            if f:
+                moods = ([self._timed("expressions", self.expressions.likelihoods, im, face["box"]) for face in f]
+                         if self.expressions is not None else None)
+                resp["faceAnnotations"] = face_annotations(f, im.size, moods)
 
 
 class LocalModelHandler(ModelHandler[LoadedImage, dict, LocalModels]):
@@ -228,9 +238,9 @@ class LocalModelHandler(ModelHandler[LoadedImage, dict, LocalModels]):
                            self.detector_model)
 
     def run_inference(self, batch: Sequence[LoadedImage], model: LocalModels,
-                      inference_args=None) -> Iterable[PredictionResult]:
+                      inference_args=None) -> Iterable[PredictionResult]:  # noqa: ARG002 - ModelHandler's signature
         responses = model.annotate([item.image for item in batch])
-        return [PredictionResult(item, resp, model.version) for item, resp in zip(batch, responses)]
+        return [PredictionResult(item, resp, model.version) for item, resp in zip(batch, responses, strict=False)]
 
     def get_num_bytes(self, batch: Sequence[LoadedImage]) -> int:
         return sum(item.image.width * item.image.height * 3 for item in batch)

@@ -89,7 +89,8 @@ def cam_box(cam: np.ndarray) -> tuple[float, float, float, float] | None:
     ys, xs = np.nonzero((big >= CAM_THRESHOLD * peak) & near)
     if ys.size == 0:
         return None
-    return xs.min() / big.shape[1], ys.min() / big.shape[0], (xs.max() + 1) / big.shape[1], (ys.max() + 1) / big.shape[0]
+    h, w = big.shape[:2]
+    return xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h
 
 
 def cam_objects(probs: np.ndarray, features: np.ndarray, fc_weight: np.ndarray,

@@ -91,7 +91,7 @@ class _Graph:
         self.nodes.append(helper.make_node("Clip", [y, "relu6_min", "relu6_max"], [z], name=f"{conv}.clip"))
         return z
 
-    def block(self, x: str, i: int, kernel: int, stride: int, expand: int, cin: int, cout: int) -> str:
+    def block(self, x: str, i: int, stride: int, expand: int, cin: int, cout: int) -> str:
         p = f"_blocks.{i}"
         h = x
         if expand != 1:
@@ -110,9 +110,9 @@ def build_model(state_dict: dict[str, np.ndarray]) -> onnx.ModelProto:
     g = _Graph(state_dict)
     x = g.conv_bn("image", "_conv_stem", "_bn0", stride=2)
     i = 0
-    for repeats, kernel, stride, expand, cin, cout in STAGES:
+    for repeats, _kernel, stride, expand, cin, cout in STAGES:  # kernel size: read off the weights
         for r in range(repeats):
-            x = g.block(x, i, kernel, stride if r == 0 else 1, expand, cin if r == 0 else cout, cout)
+            x = g.block(x, i, stride if r == 0 else 1, expand, cin if r == 0 else cout, cout)
             i += 1
     n_blocks = len({k.split(".")[1] for k in state_dict if k.startswith("_blocks.")})
     if i != n_blocks:

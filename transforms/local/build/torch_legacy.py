@@ -64,7 +64,7 @@ class _TensorRef:
         base = self.storage.data
         if base is None:
             raise pickle.UnpicklingError(f"storage {self.storage.key} was never read")
-        needed = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1
+        needed = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=False)) + 1
         if any(n == 0 for n in self.size):
             return np.zeros(self.size, dtype=base.dtype)
         if self.offset < 0 or needed > base.size:
@@ -75,8 +75,8 @@ class _TensorRef:
         return np.array(view, copy=True)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,  # noqa: ARG001 - torch's pickle calls it so
+                       backward_hooks=None, metadata=None):  # noqa: ARG001 - the same signature as torch's
     if not isinstance(storage, _StorageRef):
         raise pickle.UnpicklingError("tensor rebuilt from something that is not a storage")
     return _TensorRef(storage, storage_offset, size, stride)
