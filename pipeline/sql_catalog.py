@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ SQL_DIR = os.environ.get("IMAGE_CLASSIFIER_SQL_DIR", os.path.join(REPO_ROOT, "sq
 _TITLE = re.compile(r"^--\s*(?P<name>\w+)(?:\s*\((?P<kind>view)\))?:\s*(?P<summary>.+)$")
 _PARAM = re.compile(r"^--\s+@(?P<name>\w+)\s+(?P<type>STRING|INT64|FLOAT64|BOOL|DATE)"
                     r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<help>.*)$")
-_CONVERT = {
+_CONVERT: dict[str, Callable[[str], object]] = {
     "STRING": str, "INT64": int, "FLOAT64": float, "DATE": dt.date.fromisoformat,
     "BOOL": lambda v: {"true": True, "false": False}[v.strip().lower()],
 }

@@ -15,6 +15,7 @@ Parameter values are always bound as query parameters, never pasted into SQL.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -71,7 +72,7 @@ def ensure_views_bigquery(client, dataset_spec: str, views: dict[str, str]) -> N
                          + qualify_tables(body, project, dataset, known)).result()
 
 
-def query_bigquery(client, sql: str, dataset_spec: str, params: dict[str, tuple[str, object]] | None = None):
+def query_bigquery(client, sql: str, dataset_spec: str, params: dict[str, tuple[str, Any]] | None = None):
     """(columns, rows) of `sql` run with the dataset as default; params: name -> (TYPE, value)."""
     from google.cloud import bigquery
     project, dataset = dataset_of(dataset_spec)

@@ -107,13 +107,13 @@ class _ReadAndDecode(beam.DoFn):
         if isinstance(result, ImageError):
             self.failed.inc()
             value = beam.pvalue.TaggedOutput(ERRORS, WindowedValue(
-                error_row(ref, result.stage, result.code, result.message), timestamp, [window]))
+                error_row(ref, result.stage, result.code, result.message), timestamp, (window,)))
             return value
         self.read_bytes.update(nbytes)
         self.decoded.inc()
         image, content_type, width, height = result
         return WindowedValue(LoadedImage(ref=ref, image=image, content_type=content_type, width=width,
-                                         height=height), timestamp, [window])
+                                         height=height), timestamp, (window,))
 
     def process(self, ref: ImageRef, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         self._pending.append((self._pool.submit(self._load, ref), ref, timestamp, window))

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from transforms.redact import redact
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class ImageRef:
 class LoadedImage:
     """An image decoded and shrunk for inference, with its original facts."""
     ref: ImageRef
-    image: object            # PIL.Image.Image, RGB, already EXIF-oriented and shrunk
+    image: Image.Image       # RGB, already EXIF-oriented and shrunk
     content_type: str        # decided from the bytes, e.g. image/jpeg
     width: int               # original size, before shrinking
     height: int

@@ -113,7 +113,8 @@ def duckdb_ddl(table: str) -> str:
 
 def bigquery_schema(table: str) -> list[dict]:
     """The table's schema as BigQuery's JSON (`TableSchema.fields`)."""
-    def conv(f: Field) -> dict:
+    def conv(f: Field) -> dict[str, object]:
+        d: dict[str, object]
         d = {"name": f.name, "type": f.type, "mode": f.mode}
         if f.description:
             d["description"] = f.description

@@ -134,7 +134,7 @@ class Chromium:
         return result["result"].get("value")
 
     def screenshot(self, path: str, full_page: bool = False, max_height: int = 4000) -> str:
-        params = {"format": "png"}
+        params: dict[str, object] = {"format": "png"}
         if full_page:
             height = min(int(self.evaluate("document.documentElement.scrollHeight")), max_height)
             params.update(captureBeyondViewport=True,

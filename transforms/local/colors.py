@@ -45,7 +45,7 @@ def dominant_colors(image: Image.Image, max_colors: int = MAX_COLORS) -> list[di
         mean = np.rint(sums[i] / counts[i]).astype(int)
         colors.append({"color": {"red": int(mean[0]), "green": int(mean[1]), "blue": int(mean[2])},
                        "score": float(weighted[i] / total_weight), "pixelFraction": float(counts[i] / total)})
-    colors.sort(key=lambda c: c["score"], reverse=True)
+    colors.sort(key=lambda c: float(c["score"]), reverse=True)  # type: ignore[arg-type]  # score is a float
     return colors
 
 

@@ -47,7 +47,7 @@ def face_label_score(face: dict, size: tuple[int, int]) -> float:
     return float(face["confidence"]) * (0.6 + 0.35 * min(1.0, max(height, 0.0) / 0.25))
 
 
-def face_labels(faces: list[dict], size: tuple[int, int] = (1, 1), detected: list[dict] = ()) -> list[dict]:
+def face_labels(faces: list[dict], size: tuple[int, int] = (1, 1), detected: Sequence[dict] = ()) -> list[dict]:
     """"Face" and "Person" labels: ImageNet has no class for people, so without these a
     portrait would be labelled by its clothes. "Person" comes from the object detector
     (see `detector_labels`); when the detector saw no person, from the faces (a face
@@ -225,7 +225,7 @@ class LocalModels:
                 resp["faceAnnotations"] = face_annotations(f, im.size, moods)
 
 
-class LocalModelHandler(ModelHandler[LoadedImage, dict, LocalModels]):
+class LocalModelHandler(ModelHandler[LoadedImage, PredictionResult, LocalModels]):
     """LoadedImage -> PredictionResult(LoadedImage, Vision-shaped response)."""
 
     def __init__(self, model_dir: str, features: Sequence[str], batch_size: int = 16,
@@ -240,7 +240,7 @@ class LocalModelHandler(ModelHandler[LoadedImage, dict, LocalModels]):
     def run_inference(self, batch: Sequence[LoadedImage], model: LocalModels,
                       inference_args=None) -> Iterable[PredictionResult]:  # noqa: ARG002 - ModelHandler's signature
         responses = model.annotate([item.image for item in batch])
-        return [PredictionResult(item, resp, model.version) for item, resp in zip(batch, responses, strict=False)]
+        return [PredictionResult(item, resp, model.version) for item, resp in zip(batch, responses, strict=True)]
 
     def get_num_bytes(self, batch: Sequence[LoadedImage]) -> int:
         return sum(item.image.width * item.image.height * 3 for item in batch)

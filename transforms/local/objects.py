@@ -80,7 +80,8 @@ def cam_box(cam: np.ndarray) -> tuple[float, float, float, float] | None:
     if not np.isfinite(peak) or peak <= 0:
         return None
     gh, gw = cam.shape
-    region = _component(cam >= CAM_THRESHOLD * peak, np.unravel_index(int(cam.argmax()), cam.shape))
+    seed_y, seed_x = np.unravel_index(int(cam.argmax()), cam.shape)
+    region = _component(cam >= CAM_THRESHOLD * peak, (int(seed_y), int(seed_x)))
     big = np.asarray(Image.fromarray(cam.astype(np.float32), "F").resize(
         (gw * UPSAMPLE, gh * UPSAMPLE), Image.Resampling.BILINEAR))
     near = np.kron(region, np.ones((UPSAMPLE, UPSAMPLE), dtype=bool))

@@ -169,7 +169,8 @@ def build(class_ids: list[str], synsets: Synsets) -> dict:
     stale = [i for i, name in DENY.items() if i not in synsets or synsets[i][0][0] != name]
     if stale:
         raise ValueError(f"DENY entries do not match WordNet 3.0: {stale}")
-    classes, covered = [], {}
+    classes: list = []
+    covered: dict = {}
     for index, synset in enumerate(class_ids):
         chains = kept_chains(synset, synsets)
         classes.append({"index": index, "synset": synset, "name": synsets[synset][0][0], "chains": chains})
