@@ -25,6 +25,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
+from transforms.clients import storage_client
 from transforms.list_images import NAMESPACE, _Tally, object_ref, progress_tracker
 from transforms.records import error_row
 
@@ -142,6 +143,17 @@ class _ReadManifestFile(beam.DoFn):
 
     def setup(self):
         self.tally.tracker = progress_tracker()
+        self.client = None  # built on the first line without a generation: most manifests need none
+
+    def _current(self, parsed: dict) -> dict | None:
+        """Fill a line without a generation from the object as it is now, so the key is the listing's."""
+        if self.client is None:
+            self.client = storage_client()
+        blob = self.client.bucket(parsed["bucket"]).get_blob(parsed["name"])
+        if blob is None:
+            return None
+        return {**parsed, "generation": blob.generation, "size": blob.size, "content_type": blob.content_type,
+                "updated": blob.updated or blob.time_created, "metadata": blob.metadata}
 
     def process(self, readable):
         path = readable.metadata.path
@@ -160,9 +172,18 @@ class _ReadManifestFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS, error_row(
                 None, STAGE, parsed.code, f"manifest {where}: {parsed}", uri=where))
             return
+        if parsed["generation"] is None:
+            parsed_uri = f"{parsed['bucket']}/{parsed['name']}"
+            parsed = self._current(parsed)
+            if parsed is None:
+                self.bad_lines.inc()
+                yield beam.pvalue.TaggedOutput(ERRORS, error_row(
+                    None, STAGE, "not_found", f"manifest {where}: gs://{parsed_uri} does not exist", uri=where))
+                return
         ref = object_ref(bucket=parsed["bucket"], name=parsed["name"], generation=parsed["generation"],
                          prefix="", category_root=self.category_root, size=parsed.get("size"),
-                         content_type=parsed.get("content_type"), updated=parsed.get("updated"))
+                         content_type=parsed.get("content_type"), updated=parsed.get("updated"),
+                         metadata=parsed.get("metadata"))
         if self.tally.count(ref):
             yield ref
 

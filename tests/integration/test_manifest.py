@@ -70,7 +70,8 @@ def test_inventory_parquet__exactly_the_images_and_a_bad_row(objects, tmp_path):
 
 def test_uri_list__classified_end_to_end_with_bad_line_as_error_row(objects, model_dir, tmp_path):
     lines = [f"gs://{b}/{n}#{g}" for b, n, g in objects[:2]] + [f"gs://{BUCKET}/{objects[2][1]}",
-                                                                 "not a uri", f"gs://{BUCKET}/in/notes.txt"]
+                                                                 "not a uri", f"gs://{BUCKET}/in/notes.txt",
+                                                                 f"gs://{BUCKET}/in/gone.jpg"]
     (tmp_path / "failed.txt").write_text("\n".join(lines) + "\n")
     db = tmp_path / "results.duckdb"
     assert main([f"--input_manifest={tmp_path / 'failed.txt'}", f"--category_root=gs://{BUCKET}/classified",
@@ -80,7 +81,8 @@ def test_uri_list__classified_end_to_end_with_bad_line_as_error_row(objects, mod
     errors = con.execute("SELECT uri, stage, code FROM errors").fetchall()
     con.close()
     assert sorted(rows) == sorted((b, n) for b, n, _ in objects)
-    assert errors == [(f"{tmp_path / 'failed.txt'}:4", "manifest", "not_gcs_uri")]
+    manifest = tmp_path / "failed.txt"
+    assert sorted(errors) == [(f"{manifest}:4", "manifest", "not_gcs_uri"), (f"{manifest}:6", "manifest", "not_found")]
 
 
 def test_input_and_manifest__refused_before_start(tmp_path):
