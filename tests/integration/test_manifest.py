@@ -88,3 +88,41 @@ def test_uri_list__classified_end_to_end_with_bad_line_as_error_row(objects, mod
 def test_input_and_manifest__refused_before_start(tmp_path):
     assert main(["--input=gs://b/x", f"--input_manifest={tmp_path}/m.txt",
                  f"--category_root=gs://{BUCKET}/classified"]) != 0
+
+
+def test_failed_images_manifest__rerun_processes_only_the_failures(gcs_server, model_dir, tmp_path, capsys):
+    from pipeline import analytics
+    from transforms.clients import storage_client
+    bucket = storage_client().create_bucket("photos-retry")
+    good = build_corpus()["animals/chelsea.jpg"][0]
+    for name, data in [("in/ok1.jpg", good), ("in/ok2.jpg", good), ("in/empty.jpg", b""),
+                       ("in/text.jpg", b"not an image at all")]:
+        bucket.blob(name).upload_from_string(data)
+    db = tmp_path / "results.duckdb"
+    common = ["--category_root=gs://photos-retry/classified", f"--duckdb={db}", "--features=LABEL_DETECTION",
+              f"--model_dir={model_dir}"]
+    assert main(["--input=gs://photos-retry/in", *common]) == 0
+
+    capsys.readouterr()
+    assert analytics.main(["failed_images", f"--duckdb={db}", "--format=csv"]) == 0
+    manifest = tmp_path / "failed.csv"
+    manifest.write_text(capsys.readouterr().out + "\n")
+    assert manifest.read_text().splitlines()[0] == "bucket,name,generation"
+    assert sorted(line.split(",")[1] for line in manifest.read_text().split()[1:]) == ["in/empty.jpg", "in/text.jpg"]
+
+    before = _outcomes(db)
+    assert main([f"--input_manifest={manifest}", *common]) == 0
+    assert capsys.readouterr().out.startswith("Classified 0 images, 2 errors")
+    after = _outcomes(db)
+    assert sorted(after["errors"]) == ["in/empty.jpg", "in/text.jpg"]
+    assert all(after["errors"][n] > before["errors"][n] for n in after["errors"])  # the failures ran again
+    assert after["rows"] == before["rows"]                                          # the successes did not
+
+
+def _outcomes(db) -> dict:
+    """Per image name: when it last failed, when it was last classified."""
+    con = duckdb.connect(str(db), read_only=True)
+    got = {"errors": dict(con.execute("SELECT name, MAX(failed_at) FROM errors GROUP BY name").fetchall()),
+           "rows": dict(con.execute("SELECT name, MAX(classified_at) FROM classifications GROUP BY name").fetchall())}
+    con.close()
+    return got
