@@ -107,7 +107,7 @@ def csv_records(lines):
             if len(cells) != len(header):
                 yield number, BadLine("bad_columns", f"{len(cells)} columns, the header has {len(header)}")
                 continue
-            yield number, _attempt(parse_inventory_row, dict(zip(header, cells)))
+            yield number, _attempt(parse_inventory_row, dict(zip(header, cells, strict=True)))
         return
     for number, line in enumerate(itertools.chain([first], lines), start=1):
         parsed = _attempt(parse_uri_line, line)

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.read_manifest import BadLine, csv_records, parse_inventory_row, parse_uri_line
+from transforms.read_manifest import (
+    BadLine,
+    csv_records,
+    parse_inventory_row,
+    parse_uri_line,
+)
 
 
 def test_parse_uri_line__generation_after_hash():
