@@ -24,6 +24,11 @@ def build_pipeline(p: beam.Pipeline, settings) -> dict:
         source = p | "ReadGcsNotifications" >> ReadGcsNotifications(settings.subscription, settings.category_root)
         refs = source["images"]
         source_errors.append(source["errors"])
+    elif settings.input_manifest:
+        from transforms.read_manifest import ReadManifest
+        source = p | "ReadManifest" >> ReadManifest(settings.input_manifest, settings.category_root)
+        refs = source["images"]
+        source_errors.append(source["errors"])
     else:
         refs = p | "ListImages" >> ListImages(settings.input, settings.category_root)
 

@@ -32,6 +32,10 @@ class Opt:
 OPTIONS: tuple[Opt, ...] = (
     Opt("input", "Backfill: a local folder or gs://bucket[/prefix]; every image under it is classified.",
         "Input folder or bucket", regex=r"^(gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/.*)?|[^\s].*)$"),
+    Opt("input_manifest", "Backfill from manifest files instead of a listing (local or gs://, glob "
+        "allowed): Storage Insights inventory reports (CSV with header, or .parquet) or plain lists of "
+        "gs:// URIs (optional generation as #N or a second column). Excludes --input.",
+        "Input manifest", regex=r"^[^\s].*$"),
     Opt("subscription", "Streaming: Pub/Sub subscription receiving GCS notifications "
         "(projects/P/subscriptions/S). Implies streaming mode.", "Notification subscription",
         regex=r"^projects/[^/]+/subscriptions/[^/]+$"),

@@ -20,6 +20,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @dataclass(frozen=True)
 class Settings:
     input: str | None
+    input_manifest: str | None
     subscription: str | None
     streaming: bool
     backend: str
@@ -72,8 +73,10 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     o = options.view_as(ClassifyOptions)
     std = options.view_as(StandardOptions)
 
-    if bool(o.input) == bool(o.subscription):
-        raise OptionsError("give exactly one of --input (backfill) or --subscription (streaming)")
+    if o.input and o.input_manifest:
+        raise OptionsError("--input and --input_manifest exclude each other: list a folder or bucket, or read a manifest")
+    if bool(o.input or o.input_manifest) == bool(o.subscription):
+        raise OptionsError("give exactly one of --input or --input_manifest (backfill) or --subscription (streaming)")
     if o.input and std.streaming:
         raise OptionsError("--streaming contradicts --input: a backfill is a batch job; use --subscription to stream")
     streaming = bool(o.subscription)
@@ -113,6 +116,8 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     if input_path and _is_gcs(input_path) and len(input_path) <= 5:
         raise OptionsError("--input gs:// needs a bucket name")
 
+    if o.input_manifest and not o.category_root:
+        raise OptionsError("--input_manifest needs --category_root (e.g. gs://BUCKET/classified)")
     category_root = o.category_root or default_category_root(input_path)
     if not _is_gcs(category_root):
         category_root = _norm_local(category_root)
@@ -133,7 +138,8 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     model_dir = o.model_dir or os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR") or os.path.join(REPO_ROOT, "models")
 
     return Settings(
-        input=input_path, subscription=o.subscription, streaming=streaming, backend=o.backend,
+        input=input_path, input_manifest=o.input_manifest, subscription=o.subscription,
+        streaming=streaming, backend=o.backend,
         vision_endpoint=o.vision_endpoint, features=features, min_confidence=o.min_confidence,
         max_labels=o.max_labels, duckdb=duckdb, bigquery_dataset=o.bigquery_dataset,
         category_root=category_root.rstrip("/"), quarantine_category=o.quarantine_category,

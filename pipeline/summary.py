@@ -46,8 +46,9 @@ def tracker_summary(tracker) -> dict:
 
 
 def listing_skips(result) -> dict[str, int]:
-    """Files the listing skipped (not images, category copies), from the finished job's counters."""
-    out = {"skipped_not_image": 0, "skipped_copies": 0}
+    """What the listing or manifest took in and skipped, from the finished job's counters (as ranges report them)."""
+    out = {"listed_images": 0, "listing_ranges": 0, "manifest_bad_lines": 0,
+           "skipped_not_image": 0, "skipped_copies": 0}
     try:
         counters = result.metrics().query()["counters"]
     except Exception:  # noqa: BLE001 - a runner without metrics only loses this line
@@ -64,9 +65,13 @@ def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category
     rate = done / seconds if seconds > 0 else 0.0
     lines = [f"Classified {s['classified']:,} images, {s['errors']:,} errors, in {seconds:.1f} s "
              f"({rate:.1f} images/s)."]
-    if skips and any(skips.values()):
-        lines.append(f"Skipped {skips['skipped_not_image']:,} files that are not images and "
-                     f"{skips['skipped_copies']:,} category copies.")
+    if skips and skips.get("listed_images"):
+        ranges = f" from {skips['listing_ranges']:,} key ranges" if skips.get("listing_ranges") else ""
+        bad = f"; {skips['manifest_bad_lines']:,} manifest lines unusable" if skips.get("manifest_bad_lines") else ""
+        lines.append(f"Listed {skips['listed_images']:,} images{ranges}{bad}.")
+    if skips and (skips.get("skipped_not_image") or skips.get("skipped_copies")):
+        lines.append(f"Skipped {skips.get('skipped_not_image', 0):,} files that are not images and "
+                     f"{skips.get('skipped_copies', 0):,} category copies.")
     if s["per_category"]:
         lines.append("Images per category:")
         lines += [f"  {cat:<28} {n:>7,}" for cat, n in s["per_category"]]

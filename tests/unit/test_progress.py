@@ -148,7 +148,8 @@ def test_listing_gives_the_total_before_images_are_done__local_folder(tracker, t
     result = p.run()
     result.wait_until_finish()
     assert tracker.listed == 3
-    assert listing_skips(result) == {"skipped_not_image": 1, "skipped_copies": 0}
+    assert listing_skips(result) == {"listed_images": 3, "listing_ranges": 0, "manifest_bad_lines": 0,
+                                     "skipped_not_image": 1, "skipped_copies": 0}
 
 
 def test_summary_names_categories_errors_throughput_and_places__tracker():
@@ -157,10 +158,12 @@ def test_summary_names_categories_errors_throughput_and_places__tracker():
         t.add_row(r)
     t.add_error(error_row(None, "decode", "truncated", "the JPEG data is truncated", uri="/in/broken.jpg"))
     text = format_summary(tracker_summary(t), seconds=2.0, duckdb_path=None, category_root="/out/classified",
-                          bigquery_dataset="proj:results", skips={"skipped_not_image": 2, "skipped_copies": 0})
+                          bigquery_dataset="proj:results", skips={"listed_images": 6, "listing_ranges": 3,
+                                                                         "skipped_not_image": 2, "skipped_copies": 0})
     lines = text.splitlines()
     assert lines[0] == "Classified 4 images, 1 errors, in 2.0 s (2.5 images/s)."
     assert "Skipped 2 files that are not images" in text
+    assert "Listed 6 images from 3 key ranges." in text
     assert lines.index("Images per category:") < next(i for i, l in enumerate(lines) if l.split() == ["cat", "3"])
     assert "Errors by stage: decode 1" in text
     assert "[decode/truncated] /in/broken.jpg: the JPEG data is truncated" in text
