@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pipeline.vision_service import FAULT_DEFAULTS, VisionService
 
 ANNOTATE_PATH = "/v1/images:annotate"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # the real API's limit on a JSON request body
 
 
 def _status_body(code: int, status: str, message: str, retry_delay: float | None = None) -> bytes:
@@ -60,8 +61,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def _body(self) -> bytes | None:
+        """The request body, or None after answering 411/400/413: the size is checked before reading."""
+        length = self.headers.get("Content-Length")
+        if length is None and self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._send(411, _status_body(411, "INVALID_ARGUMENT", "A Content-Length header is required."))
+            return None
+        try:
+            size = int(length or 0)
+        except ValueError:
+            size = -1
+        if size < 0:
+            self.close_connection = True
+            self._send(400, _status_body(400, "INVALID_ARGUMENT", "Invalid Content-Length header."))
+            return None
+        if size > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be taken for the next request
+            self._send(413, _status_body(413, "INVALID_ARGUMENT",
+                                         f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."))
+            return None
+        return self.rfile.read(size)
 
     def do_GET(self):
         if self.path.split("?")[0] == "/control/stats":
@@ -73,6 +93,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         path = self.path.split("?")[0]
         body = self._body()
+        if body is None:
+            return None
         if path == "/control/faults":
             try:
                 self.service.set_faults(json.loads(body or b"{}"))

@@ -49,6 +49,29 @@ def feature_name(value) -> str:
     return str(value)
 
 
+class RefusedSource(ValueError):
+    """An image source this endpoint will not read; the message names the rule, never the target."""
+
+
+def read_gcs_object(uri: str) -> bytes:
+    """The bytes of gs://bucket/name (at `#generation` if the URI ends with one), via the storage client.
+
+    The storage client honours STORAGE_EMULATOR_HOST, as the rest of the pipeline does.
+    """
+    if not isinstance(uri, str) or not uri.startswith("gs://"):
+        raise RefusedSource("Invalid image URI: this endpoint reads only gs:// object URIs or inline "
+                            "`content`; local paths, file:// and other schemes are refused.")
+    from transforms.clients import split_gcs, storage_client
+    path, _, generation = uri.partition("#")
+    bucket, name = split_gcs(path)
+    if not bucket or not name or "\x00" in name:
+        raise RefusedSource("Invalid image URI: a gs:// URI must name a bucket and an object.")
+    if generation and not generation.isdigit():
+        raise RefusedSource("Invalid image URI: a generation after '#' must be a number.")
+    blob = storage_client().bucket(bucket).blob(name, generation=int(generation) if generation else None)
+    return blob.download_as_bytes()
+
+
 class Quota:
     """Token bucket: `rate` calls per second with a burst of one second's worth."""
 
@@ -116,18 +139,19 @@ class VisionService:
         return k > 0 and n % k == 0
 
     def image_bytes(self, image: dict) -> tuple[bytes | None, str | None]:
-        """(bytes, uri): inline content, or the object a gs:// URI names (read through Beam's FileSystems)."""
+        """(bytes, uri): inline content, or the gs:// object a URI names; nothing else is read.
+
+        The real API reads only Cloud Storage objects and public URLs. Reading any other
+        URI here (a plain path, file://) would let a caller read this machine's files, so
+        those are refused without being opened.
+        """
         if image.get("content"):
             return base64.b64decode(image["content"]), None
         source = image.get("source") or {}
         uri = source.get("imageUri") or source.get("gcsImageUri")
         if not uri:
             return None, None
-        from apache_beam.io.filesystems import FileSystems
-        from transforms.clients import anonymous_beam_credentials_for_emulators
-        anonymous_beam_credentials_for_emulators()
-        with FileSystems.open(uri, compression_type="uncompressed") as f:
-            return f.read(), uri
+        return read_gcs_object(uri), uri
 
     def annotate(self, requests: list[dict]) -> list[dict]:
         """One AnnotateImageResponse per request, in order; failures are per-image errors."""
@@ -137,6 +161,9 @@ class VisionService:
             feats = {feature_name(f.get("type")): int(f.get("maxResults") or 0) for f in req.get("features") or []}
             try:
                 data, uri = self.image_bytes(req.get("image") or {})
+            except RefusedSource as e:
+                answers[i] = {"error": {"code": 3, "message": str(e)}}
+                continue
             except Exception as e:  # noqa: BLE001 - the real API answers per image too
                 answers[i] = {"error": {"code": 7, "message": f"We can not access the URL currently: {e}"}}
                 continue

@@ -12,13 +12,15 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
+
+from transforms.image_formats import allowed_formats, sniff_format
 
 MAX_PIXELS = 100_000_000            # refuse to fully decode more than 100 Mpx
 MAX_DRAFT_PIXELS = 16 * MAX_PIXELS  # JPEG draft decodes at 1/8 scale (1/64 of the pixels)
-# Pillow's own guard would refuse a 20,000 px JPEG that draft mode decodes cheaply;
-# ours (per format, below) replaces it, and Pillow's stays as a backstop.
-Image.MAX_IMAGE_PIXELS = MAX_DRAFT_PIXELS
+# Pillow's own guard (Image.MAX_IMAGE_PIXELS, left at its default for the whole process)
+# would refuse a 20,000 px JPEG that draft mode decodes cheaply, so JPEGs are opened with
+# the plugin directly and checked per call against MAX_DRAFT_PIXELS (below).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
@@ -55,18 +57,36 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
+def _open(data: bytes) -> Image.Image:
+    """Open the header with an allow-listed plugin only; formats outside the list never reach Pillow.
+
+    A JPEG is opened with its plugin directly, which skips Pillow's process-wide pixel
+    guard; decode_image applies the per-format limit from the header instead.
+    """
+    found = sniff_format(data)
+    allowed = allowed_formats()
+    if found and found not in allowed:
+        raise ImageError("decode", "unsupported_format",
+                         f"{found} is not an accepted image format (accepted: {', '.join(allowed)})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if data[:3] == b"\xff\xd8\xff":
+            return JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+        return Image.open(io.BytesIO(data), formats=list(allowed))
+
+
 def decode_image(data: bytes, max_side: int = 1024) -> tuple[Image.Image, str, int, int]:
     """(RGB image no larger than max_side, content type, original width, original height)."""
     if not data:
         raise ImageError("decode", "empty_file", "the file is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+        im = _open(data)
+    except ImageError:
+        raise
     except UnidentifiedImageError:
-        head = data[:8]
-        raise ImageError("decode", "not_an_image",
-                         f"not a recognised image format ({len(data)} bytes starting {head!r})") from None
+        # No size, no bytes: this message can reach a remote caller of the local endpoint.
+        raise ImageError("decode", "not_an_image", "not a recognised image format (accepted: "
+                         f"{', '.join(allowed_formats())})") from None
     except Image.DecompressionBombError as e:
         raise ImageError("decode", "decompression_bomb", f"refused as a decompression bomb: {e}") from None
     except Exception as e:  # noqa: BLE001 - Pillow raises many types on bad headers
