@@ -44,7 +44,7 @@ def _write_images(folder: str, count: int) -> None:
     os.makedirs(folder, exist_ok=True)
     base = Image.linear_gradient("L").resize((32, 32)).convert("RGB")
     for i in range(count):
-        im = Image.merge("RGB", [b.point(lambda v, k=k: (v + 31 * i * k) % 256)
+        im = Image.merge("RGB", [b.point(lambda v, k=k, i=i: (v + 31 * i * k) % 256)
                                  for k, b in enumerate(base.split(), start=1)])
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=80)
@@ -70,7 +70,7 @@ class _BeamRemoteVision(RemoteModelHandler):
         from transforms.vision.client import make_client
         return make_client(self.endpoint)
 
-    def request(self, batch, model, inference_args=None):
+    def request(self, batch, model, inference_args=None):  # noqa: ARG002 - RemoteModelHandler's signature
         from transforms.vision.client import to_dict, to_request
         reqs = [to_request({"content": open(r.uri, "rb").read(), "features": (("LABEL_DETECTION", 15),)})
                 for r in batch]

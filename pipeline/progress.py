@@ -123,7 +123,7 @@ class show_progress:  # noqa: N801 - used as a context manager, reads like one
 
     def __init__(self, streaming: bool = False, stream=None):
         self.streaming, self.stream = streaming, stream
-        self.reporter = None
+        self.reporter: ProgressReporter | None = None
 
     def __enter__(self) -> ProgressTracker:
         from transforms import progress
@@ -133,5 +133,6 @@ class show_progress:  # noqa: N801 - used as a context manager, reads like one
 
     def __exit__(self, *exc) -> None:
         from transforms import progress
-        self.reporter.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
         progress.deactivate()

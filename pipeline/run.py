@@ -14,6 +14,7 @@ import time
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions, _BeamArgumentParser
+from apache_beam.runners.runner import PipelineResult
 
 from pipeline import dataflow
 from pipeline.graph import build_pipeline
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         argv = dataflow.with_worker_image(argv)   # workers run the launcher's image
+    return _run(argv, settings, options)
+
+
+def _run(argv: list[str], settings, options) -> int:
+    """Build and run the job: submitted without waiting on a remote runner, watched locally."""
     if _uses_only_emulators_or_local(settings):
         os.environ.setdefault("NO_GCE_CHECK", "true")   # no 25 s metadata-server probe offline
         anonymous_beam_credentials_for_emulators()
@@ -90,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     p = beam.Pipeline(options=options)
     build_pipeline(p, settings)
     if runner.split(".")[-1] not in LOCAL_RUNNERS:
-        result = p.run()   # submits and returns: a Flex Template launch must not wait
+        submitted = p.run()   # submits and returns: a Flex Template launch must not wait
         if dataflow.is_dataflow(runner):
-            print(dataflow.submission_report(result, options))
+            print(dataflow.submission_report(submitted, options))
         else:
-            job_id = getattr(result, "job_id", lambda: None)()
+            job_id = getattr(submitted, "job_id", lambda: None)()
             print(f"Submitted {runner} job {job_id or ''}".rstrip())
         return 0
     if settings.streaming:
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         local_streaming.install()   # prompt pulls; Ctrl-C / SIGTERM drain instead of dropping work
     from pipeline.progress import show_progress
     from pipeline.summary import format_summary, listing_skips, run_summary, tracker_summary
-    result = None
+    result: PipelineResult | None = None
     with show_progress(settings.streaming) as tracker:   # FnApiRunner runs the job inside p.run()
         try:
             result = p.run()

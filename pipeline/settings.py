@@ -64,29 +64,19 @@ def _inside(child: str, parent: str) -> bool:
     return child.startswith(parent)
 
 
-def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
-    """Validate the command line; raise OptionsError with a one-line message."""
-    unknown = unknown_flags(argv)
-    if unknown:
-        raise OptionsError(f"unknown option {unknown[0]} (see --help)")
-    options = PipelineOptions(argv)
-    o = options.view_as(ClassifyOptions)
-    std = options.view_as(StandardOptions)
-
+def _check_source(o, std) -> bool:
+    """Exactly one source; returns whether the job streams."""
     if o.input and o.input_manifest:
-        raise OptionsError("--input and --input_manifest exclude each other: list a folder or bucket, or read a manifest")
+        raise OptionsError("--input and --input_manifest exclude each other: "
+                           "list a folder or bucket, or read a manifest")
     if bool(o.input or o.input_manifest) == bool(o.subscription):
         raise OptionsError("give exactly one of --input or --input_manifest (backfill) or --subscription (streaming)")
     if o.input and std.streaming:
         raise OptionsError("--streaming contradicts --input: a backfill is a batch job; use --subscription to stream")
-    streaming = bool(o.subscription)
-    if streaming:
-        std.streaming = True
+    return bool(o.subscription)
 
-    features = parse_features(o.features)
-    refused = unsupported_features(o.backend, features)
-    if refused:
-        raise OptionsError(refused)
+
+def _check_numbers(o) -> None:
     if not 0.0 <= o.min_confidence <= 1.0:
         raise OptionsError(f"--min_confidence must be between 0 and 1, got {o.min_confidence}")
     if o.max_labels < 1:
@@ -97,17 +87,23 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         raise OptionsError("--batch_max_wait_secs and --vision_requests_per_minute cannot be negative")
     if o.vision_endpoint and not o.vision_endpoint.startswith(("http://", "https://")):
         raise OptionsError(f"--vision_endpoint must be an http(s) URL, got {o.vision_endpoint!r}")
-    if o.bigquery_dataset:
-        from transforms.bigquery_client import parse_dataset
-        try:
-            parse_dataset(o.bigquery_dataset)
-        except ValueError:
-            raise OptionsError(f"--bigquery_dataset must be PROJECT:DATASET, got {o.bigquery_dataset!r}") from None
-        temp = options.get_all_options().get("temp_location") or ""
-        if not streaming and not temp.startswith("gs://"):
-            raise OptionsError("--bigquery_dataset in a backfill writes with load jobs: "
-                               "give --temp_location=gs://BUCKET/tmp for their files")
 
+
+def _check_bigquery(o, options: PipelineOptions, streaming: bool) -> None:
+    if not o.bigquery_dataset:
+        return
+    from transforms.bigquery_client import parse_dataset
+    try:
+        parse_dataset(o.bigquery_dataset)
+    except ValueError:
+        raise OptionsError(f"--bigquery_dataset must be PROJECT:DATASET, got {o.bigquery_dataset!r}") from None
+    temp = options.get_all_options().get("temp_location") or ""
+    if not streaming and not temp.startswith("gs://"):
+        raise OptionsError("--bigquery_dataset in a backfill writes with load jobs: "
+                           "give --temp_location=gs://BUCKET/tmp for their files")
+
+
+def _input_path(o) -> str | None:
     input_path = o.input
     if input_path and not _is_gcs(input_path):
         input_path = _norm_local(input_path)
@@ -115,7 +111,10 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
             raise OptionsError(f"--input {o.input!r} is not a folder (or a gs:// path)")
     if input_path and _is_gcs(input_path) and len(input_path) <= 5:
         raise OptionsError("--input gs:// needs a bucket name")
+    return input_path
 
+
+def _category_root(o, input_path: str | None) -> str:
     if o.input_manifest and not o.category_root:
         raise OptionsError("--input_manifest needs --category_root (e.g. gs://BUCKET/classified)")
     category_root = o.category_root or default_category_root(input_path)
@@ -126,15 +125,38 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     if input_path and _inside(input_path, category_root):
         raise OptionsError(f"--input {input_path} is inside --category_root {category_root}: "
                            "every input image would look like a copy")
+    return category_root
 
+
+def _duckdb_path(o) -> str | None:
     duckdb = o.duckdb
     if not duckdb and not o.bigquery_dataset:
         duckdb = os.path.join("out", "results.duckdb")
-    if duckdb and not _is_gcs(duckdb):
-        duckdb = _norm_local(duckdb)
-    elif duckdb:
+    if duckdb and _is_gcs(duckdb):
         raise OptionsError("--duckdb must be a local file; use --bigquery_dataset for cloud results")
+    return _norm_local(duckdb) if duckdb else duckdb
 
+
+def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
+    """Validate the command line; raise OptionsError with a one-line message."""
+    unknown = unknown_flags(argv)
+    if unknown:
+        raise OptionsError(f"unknown option {unknown[0]} (see --help)")
+    options = PipelineOptions(argv)
+    o = options.view_as(ClassifyOptions)
+    std = options.view_as(StandardOptions)
+    streaming = _check_source(o, std)
+    if streaming:
+        std.streaming = True
+    features = parse_features(o.features)
+    refused = unsupported_features(o.backend, features)
+    if refused:
+        raise OptionsError(refused)
+    _check_numbers(o)
+    _check_bigquery(o, options, streaming)
+    input_path = _input_path(o)
+    category_root = _category_root(o, input_path)
+    duckdb = _duckdb_path(o)
     model_dir = o.model_dir or os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR") or os.path.join(REPO_ROOT, "models")
 
     return Settings(

@@ -13,10 +13,11 @@ import hashlib
 import json
 import threading
 import time
+from typing import Any
 
 from transforms.imaging import ImageError, decode_image
 
-FAULT_DEFAULTS = {
+FAULT_DEFAULTS: dict[str, Any] = {
     "quota_per_sec": 0.0,        # calls per second accepted (token bucket, burst of one second); 0 = none
     "error_5xx_every": 0,        # every Nth call answers 503
     "drop_every": 0,             # every Nth call: connection closed without an answer
@@ -100,10 +101,10 @@ class VisionService:
         self.model_lock = threading.Lock()
         if not fixed_labels:
             from transforms.local.handler import LocalModels
-            self.models = LocalModels(model_dir, features, threads)
+            self.models = LocalModels(model_dir or "", features, threads)
         self.lock = threading.Lock()
-        self.faults = dict(FAULT_DEFAULTS)
-        self.quota = None
+        self.faults: dict[str, Any] = dict(FAULT_DEFAULTS)
+        self.quota: Quota | None = None
         self.set_faults(faults)
         self.reset()
 
@@ -189,9 +190,9 @@ class VisionService:
             else:
                 with self.model_lock:
                     results = self.models.annotate(decoded)
-            for i, feats, resp in zip(slots, wanted, results):
+            for i, feats, resp in zip(slots, wanted, results, strict=False):
                 answers[i] = _only_requested(resp, feats)
-        return answers
+        return [a if a is not None else {} for a in answers]   # every slot is filled above
 
 
 def _only_requested(resp: dict, feats: dict) -> dict:

@@ -6,13 +6,13 @@
 -- Parameters: none.
 WITH latest_errors AS (
   SELECT e.bucket, e.name, e.generation, MAX(e.failed_at) AS failed_at
-  FROM {dataset}.errors AS e
+  FROM errors AS e
   WHERE e.uri LIKE 'gs://%' AND e.bucket IS NOT NULL AND e.name IS NOT NULL AND e.generation IS NOT NULL
   GROUP BY e.bucket, e.name, e.generation
 ),
 latest_rows AS (
   SELECT c.bucket, c.name, c.generation, MAX(c.classified_at) AS classified_at
-  FROM {dataset}.classifications AS c
+  FROM classifications AS c
   GROUP BY c.bucket, c.name, c.generation
 )
 SELECT e.bucket, e.name, e.generation

@@ -46,7 +46,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo or 1.0) * 255.0
+        arr = np.subtract(arr, lo) / (hi - lo or 1.0) * 255.0
         return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
     if im.mode == "P":
         im = im.convert("RGBA")

@@ -100,12 +100,45 @@ def _cloudevent(data: bytes, attributes: dict):
         return None
     if not (isinstance(envelope, dict) and "specversion" in envelope and "type" in envelope):
         return None
-    obj = envelope.get("data")
-    if obj is None and "data_base64" in envelope:
-        obj = _json_object(base64.b64decode(envelope["data_base64"]), "CloudEvent data_base64")
-    if not isinstance(obj, dict):
+    payload = envelope.get("data")
+    if payload is None and "data_base64" in envelope:
+        payload = _json_object(base64.b64decode(envelope["data_base64"]), "CloudEvent data_base64")
+    if not isinstance(payload, dict):
         raise MalformedNotification("CloudEvent without an object in its data")
-    return envelope["type"], obj, envelope.get("time"), envelope.get("source"), envelope.get("subject")
+    return envelope["type"], payload, envelope.get("time"), envelope.get("source"), envelope.get("subject")
+
+
+def _cloudevent_fields(event):
+    """(bucket, name, generation, object, event time) of a CloudEvent; None for other events."""
+    kind, obj, event_time, source, subject = event
+    if not str(kind).startswith(CE_PREFIX):
+        raise MalformedNotification(f"CloudEvent type {kind!r} is not a Cloud Storage object event")
+    if kind != CE_FINALIZED:
+        return None
+    bucket = obj.get("bucket") or (source or "").rpartition("/buckets/")[2] or None
+    name = obj.get("name") or ((subject or "").removeprefix("objects/") if subject else None)
+    return bucket, name, obj.get("generation"), obj, event_time
+
+
+def _gcs_fields(data: bytes, attributes: dict):
+    """The same from a Pub/Sub notification's attributes and payload; None for other events."""
+    kind = attributes.get("eventType")
+    if not kind:
+        raise MalformedNotification("no eventType attribute and not a CloudEvent: "
+                                    "not a Cloud Storage notification")
+    if kind not in GCS_EVENTS:
+        raise MalformedNotification(f"unknown eventType {kind!r}")
+    if kind != FINALIZE:
+        return None
+    fmt = attributes.get("payloadFormat", "JSON_API_V1" if data else "NONE")
+    if fmt == "JSON_API_V1":
+        obj = _json_object(data, "JSON_API_V1 payload")
+    elif fmt == "NONE":
+        obj = {}
+    else:
+        raise MalformedNotification(f"unknown payloadFormat {fmt!r}")
+    return (attributes.get("bucketId") or obj.get("bucket"), attributes.get("objectId") or obj.get("name"),
+            attributes.get("objectGeneration") or obj.get("generation"), obj, attributes.get("eventTime"))
 
 
 def read_notification(data: bytes, attributes: dict, message_id: str | None,
@@ -118,35 +151,10 @@ def read_notification(data: bytes, attributes: dict, message_id: str | None,
     attributes = dict(attributes or {})
     data = data or b""
     event = _cloudevent(data, attributes)
-    if event is not None:
-        kind, obj, event_time, source, subject = event
-        if not str(kind).startswith(CE_PREFIX):
-            raise MalformedNotification(f"CloudEvent type {kind!r} is not a Cloud Storage object event")
-        if kind != CE_FINALIZED:
-            return None, "ignored_event"
-        bucket = obj.get("bucket") or (source or "").rpartition("/buckets/")[2] or None
-        name = obj.get("name") or ((subject or "").removeprefix("objects/") if subject else None)
-        generation = obj.get("generation")
-    else:
-        kind = attributes.get("eventType")
-        if not kind:
-            raise MalformedNotification("no eventType attribute and not a CloudEvent: "
-                                        "not a Cloud Storage notification")
-        if kind not in GCS_EVENTS:
-            raise MalformedNotification(f"unknown eventType {kind!r}")
-        if kind != FINALIZE:
-            return None, "ignored_event"
-        fmt = attributes.get("payloadFormat", "JSON_API_V1" if data else "NONE")
-        if fmt == "JSON_API_V1":
-            obj = _json_object(data, "JSON_API_V1 payload")
-        elif fmt == "NONE":
-            obj = {}
-        else:
-            raise MalformedNotification(f"unknown payloadFormat {fmt!r}")
-        bucket = attributes.get("bucketId") or obj.get("bucket")
-        name = attributes.get("objectId") or obj.get("name")
-        generation = attributes.get("objectGeneration") or obj.get("generation")
-        event_time = attributes.get("eventTime")
+    fields = _cloudevent_fields(event) if event is not None else _gcs_fields(data, attributes)
+    if fields is None:
+        return None, "ignored_event"
+    bucket, name, generation, obj, event_time = fields
     if not bucket or not name or not isinstance(bucket, str) or not isinstance(name, str):
         raise MalformedNotification("the bucket or object name is missing")
     if generation is None:

@@ -94,6 +94,8 @@ def current() -> ProgressTracker | None:
 
 
 def _seconds_between(start_iso: str | None, end_iso: str | None) -> float | None:
+    if not start_iso or not end_iso:
+        return None
     try:
         return (dt.datetime.fromisoformat(end_iso) - dt.datetime.fromisoformat(start_iso)).total_seconds()
     except (TypeError, ValueError):

@@ -21,7 +21,8 @@ CSS = """
 color:#1d2330;background:#f4f5f8}header{background:#1d2330;color:#fff;padding:16px 24px}header h1{margin:0 0 4px;
 font-size:22px}header p{margin:0;color:#c7cbd6}nav{margin-top:10px;display:flex;flex-wrap:wrap;gap:6px}
 nav a{color:#fff;background:#364056;border-radius:12px;padding:2px 10px;text-decoration:none;font-size:13px}
-nav a.errors{background:#8a2b2b}main{padding:16px 24px}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+nav a.errors{background:#8a2b2b}main{padding:16px 24px}
+.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 figure.chart{background:#fff;border-radius:8px;padding:12px;margin:0;box-shadow:0 1px 2px #0002}
 figcaption{font-weight:600;margin-bottom:8px}svg text{font-size:12px;fill:#333}svg rect{fill:#3b6fd8}
 .errors-chart svg rect{fill:#c0392b}svg .axis{stroke:#999}section.category{margin-top:28px}
@@ -32,7 +33,8 @@ flex-direction:column}.frame{position:relative;line-height:0;background:#e7e9ee}
 display:block}.missing{line-height:1.4;padding:40px 10px;text-align:center;color:#777}
 .box{position:absolute;border:2px solid #ffcf33;box-shadow:0 0 0 1px #0008;border-radius:2px}
 .box.face{border-color:#35d07f}.box span{position:absolute;left:-2px;top:-18px;line-height:16px;font-size:11px;
-background:#ffcf33;color:#000;padding:0 4px;white-space:nowrap;border-radius:2px}.box.face span{background:#35d07f}.box.inside span{top:0;left:0}
+background:#ffcf33;color:#000;padding:0 4px;white-space:nowrap;border-radius:2px}
+.box.face span{background:#35d07f}.box.inside span{top:0;left:0}
 .body{padding:8px 10px 10px}.card h3{font-size:13px;margin:0 0 6px;word-break:break-all}ul.labels{list-style:none;
 margin:0 0 6px;padding:0}ul.labels li{display:grid;grid-template-columns:1fr 70px 34px;gap:6px;align-items:center;
 font-size:12.5px}.meter{height:6px;background:#e3e6ee;border-radius:3px}.meter i{display:block;height:100%;
@@ -81,7 +83,9 @@ def _labels(row: dict) -> str:
     items = [f'<li><span class="label">{escape(lab.get("name") or "")}</span>'
              f'<span class="meter"><i style="width:{_pct(lab.get("score") or 0)}"></i></span>'
              f'<span class="score">{(lab.get("score") or 0):.2f}</span></li>' for lab in row.get("labels") or []]
-    return f'<ul class="labels">{"".join(items)}</ul>' if items else '<p class="facts">No label above the threshold.</p>'
+    if not items:
+        return '<p class="facts">No label above the threshold.</p>'
+    return f'<ul class="labels">{"".join(items)}</ul>'
 
 
 def _flags(row: dict) -> str:

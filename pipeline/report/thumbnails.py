@@ -31,9 +31,9 @@ def _read(uri: str) -> bytes:
 
 def make_thumbnail(data: bytes, max_side: int = MAX_SIDE) -> tuple[bytes, tuple[int, int]]:
     """JPEG bytes of the image shrunk to `max_side`, upright as a viewer shows it."""
-    with Image.open(io.BytesIO(data)) as im:
-        im.draft("RGB", (max_side, max_side))   # JPEG: decode at a reduced scale, cheap on big photos
-        im = ImageOps.exif_transpose(im).convert("RGB")
+    with Image.open(io.BytesIO(data)) as src:
+        src.draft("RGB", (max_side, max_side))   # JPEG: decode at a reduced scale, cheap on big photos
+        im = ImageOps.exif_transpose(src).convert("RGB")
         im.thumbnail((max_side, max_side))
         out = io.BytesIO()
         im.save(out, "JPEG", quality=80, optimize=True)
@@ -66,4 +66,4 @@ def make_thumbnails(rows: list[dict], out_dir: str, threads: int = 8) -> dict[st
     anonymous_beam_credentials_for_emulators()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         names = list(pool.map(lambda r: _one(r, out_dir), rows))
-    return {row["uri"]: name for row, name in zip(rows, names)}
+    return {row["uri"]: name for row, name in zip(rows, names, strict=False)}

@@ -34,7 +34,7 @@ def _tiny_photos(folder, count):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         im = Image.linear_gradient("L").resize((48, 48)).convert("RGB")
-        im = Image.merge("RGB", [band.point(lambda v, k=k: (v + 37 * i * k) % 256)
+        im = Image.merge("RGB", [band.point(lambda v, k=k, i=i: (v + 37 * i * k) % 256)
                                  for k, band in enumerate(im.split(), start=1)])
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=85)
@@ -62,10 +62,10 @@ def test_rows_equal_the_local_backends__backfill_through_local_endpoint(corpus_r
     expected = corpus_runs["expected"]
     assert [r[0] for r in vision_rows] == sorted(n for n, o in expected.items() if o == ROW)
     assert [r[0] for r in vision_rows] == [r[0] for r in local_rows]
-    for lr, vr in zip(local_rows, vision_rows):
+    for lr, vr in zip(local_rows, vision_rows, strict=False):
         assert vr[1] == lr[1], vr[0]                       # primary category
-        assert [l["name"] for l in vr[2]] == [l["name"] for l in lr[2]]
-        assert [l["score"] for l in vr[2]] == pytest.approx([l["score"] for l in lr[2]], abs=1e-6)
+        assert [lab["name"] for lab in vr[2]] == [lab["name"] for lab in lr[2]]
+        assert [lab["score"] for lab in vr[2]] == pytest.approx([lab["score"] for lab in lr[2]], abs=1e-6)
         assert vr[3:6] == lr[3:6]                          # is_safe, safe_search, content type
         assert vr[6:] == ("vision", "cloud-vision-v1") and lr[6] == "local"
     # Bad files are the same error rows, at the decode stage, for both backends.

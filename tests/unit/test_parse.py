@@ -26,7 +26,7 @@ def row_for(resp, **kw):
 def test_labels_kept_in_order_above_threshold__label_fixture():
     resp = fixture("01_label_detection_google-cloud-python_fixture.json")["responses"][0]
     row = row_for(resp, min_confidence=0.9)
-    assert [l["name"] for l in row["labels"]] == ["automobile", "vehicle"]
+    assert [lab["name"] for lab in row["labels"]] == ["automobile", "vehicle"]
     assert row["labels"][0]["mid"] == "/m/0k4j"
     assert row["primary_category"] == "automobile"
     assert (row["bucket"], row["name"], row["generation"]) == ("b", "cars/a.jpg", 7)
@@ -123,7 +123,7 @@ def test_is_safe_rule__unknown_is_not_unsafe():
 def test_topicality_orders_labels_when_present__relevance_order():
     resp = {"labelAnnotations": [{"description": "Animal", "score": 0.99, "topicality": 0.80},
                                  {"description": "Cat", "score": 0.95, "topicality": 0.95}]}
-    assert [l["name"] for l in row_for(resp)["labels"]] == ["Cat", "Animal"]
+    assert [lab["name"] for lab in row_for(resp)["labels"]] == ["Cat", "Animal"]
 
 
 def test_label_that_climbs_paths_is_made_safe__hostile_label():

@@ -164,7 +164,7 @@ def test_summary_names_categories_errors_throughput_and_places__tracker():
     assert lines[0] == "Classified 4 images, 1 errors, in 2.0 s (2.5 images/s)."
     assert "Skipped 2 files that are not images" in text
     assert "Listed 6 images from 3 key ranges." in text
-    assert lines.index("Images per category:") < next(i for i, l in enumerate(lines) if l.split() == ["cat", "3"])
+    assert lines.index("Images per category:") < next(i for i, line in enumerate(lines) if line.split() == ["cat", "3"])
     assert "Errors by stage: decode 1" in text
     assert "[decode/truncated] /in/broken.jpg: the JPEG data is truncated" in text
     assert "BigQuery proj:results" in text and "/out/classified/<category>/" in text

@@ -44,7 +44,7 @@ def _items(n):
 
 
 def _caller(url, **kw):
-    return VisionCaller(url, Backpressure(adaptive=False), sleep=lambda s: None, **kw)
+    return VisionCaller(url, Backpressure(adaptive=False), sleep=lambda _: None, **kw)
 
 
 @pytest.mark.parametrize("fault", ["error_5xx_every", "drop_every", "invalid_json_every"])

@@ -99,7 +99,7 @@ def _call(items, caller, cfg, outputs, allow_fallback: bool):
                     f"the Vision call failed after {outcome.attempts} attempt(s): {outcome.error_message}",
                     attempts=outcome.attempts), {**(stats if i == 0 else {}), "failed_images": 1}))
             continue
-        for i, (item, resp) in enumerate(zip(chunk, outcome.responses)):
+        for i, (item, resp) in enumerate(zip(chunk, outcome.responses, strict=False)):
             s = stats if i == 0 else {}
             err = resp.get("error")
             if err and (err.get("code") or err.get("message")):

@@ -56,7 +56,7 @@ def to_request(item: dict):
     else:
         image = vision.Image(source=vision.ImageSource(image_uri=item["uri"]))
     return vision.AnnotateImageRequest(image=image, features=[
-        vision.Feature(type_=vision.Feature.Type[name], max_results=n) for name, n in item["features"]])
+        vision.Feature(type_=getattr(vision.Feature.Type, name), max_results=n) for name, n in item["features"]])
 
 
 def to_dict(response) -> dict:
@@ -75,8 +75,9 @@ def _error_name(exc: BaseException) -> str:
     code = getattr(exc, "grpc_status_code", None)
     if code is not None:
         return code.name
-    if isinstance(getattr(exc, "code", None), int) and exc.code in _HTTP_STATUS:
-        return _HTTP_STATUS[exc.code]
+    http_code = getattr(exc, "code", None)
+    if isinstance(http_code, int) and http_code in _HTTP_STATUS:
+        return _HTTP_STATUS[http_code]
     if type(exc).__name__ == "ParseError":
         return "BAD_RESPONSE"
     return {"ConnectionError": "CONNECTION_DROPPED", "ReadTimeout": "DEADLINE_EXCEEDED",
