@@ -25,6 +25,7 @@ IMAGE_EXTENSIONS = frozenset({
     ".ico", ".avif", ".heic", ".heif",
 })
 NAMESPACE = "image_classifier"
+PAGE = 1000   # names per list request
 
 
 def progress_tracker():
@@ -124,7 +125,10 @@ class _ListFolder(beam.DoFn):
 
 
 class _PlanRanges(beam.DoFn):
-    """gs://bucket/prefix -> KeyRanges that follow its names (a few hundred probes at most)."""
+    """gs://bucket/prefix -> KeyRanges that follow its names (a few round trips).
+
+    A prefix of at most one page (1,000 names) is one range: nothing to plan.
+    """
 
     def __init__(self, target: int):
         self.target = target
@@ -134,17 +138,34 @@ class _PlanRanges(beam.DoFn):
         self.client = storage_client()
         self.tracker = progress_tracker()
 
+    def _first_keys(self, bucket: str, prefix: str):
+        def first_keys(start: str, n: int) -> list:
+            return [b.name for b in self.client.list_blobs(
+                bucket, prefix=prefix or None, start_offset=start or None, max_results=n, fields="items(name)")]
+        return first_keys
+
+    def _more_than_a_page(self, bucket: str, prefix: str) -> bool:
+        blobs = self.client.list_blobs(bucket, prefix=prefix or None, page_size=PAGE, fields="nextPageToken")
+        next(blobs.pages, None)
+        return blobs.next_page_token is not None
+
+    def _folders(self, bucket: str):
+        def folders(group: str) -> list:
+            pages = self.client.list_blobs(bucket, prefix=group or None, delimiter="/", page_size=1000,
+                                           fields="prefixes,nextPageToken").pages
+            page = next(pages, None)   # one page only: a huge flat folder is never paged through
+            return list(page.prefixes) if page is not None else []
+        return folders
+
     def process(self, input_uri: str):
         bucket, prefix = split_gcs(input_uri)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-
-        def first_keys(start: str, n: int) -> list:
-            return [b.name for b in self.client.list_blobs(
-                bucket, prefix=prefix or None, start_offset=start or None, max_results=n, fields="items(name)")]
-
-        ranges = ranges_from(bucket, prefix, plan_boundaries(prefix, first_keys, self.target)
-                             if self.target > 1 else [])
+        first_keys = self._first_keys(bucket, prefix)
+        boundaries: list[str] = []
+        if self.target > 1 and self._more_than_a_page(bucket, prefix):
+            boundaries = plan_boundaries(prefix, first_keys, self.target, folders=self._folders(bucket))
+        ranges = ranges_from(bucket, prefix, boundaries)
         self.planned.inc(len(ranges))
         if self.tracker:
             self.tracker.add_ranges(len(ranges))
@@ -166,7 +187,7 @@ class _ListRange(beam.DoFn):
     def process(self, key_range: KeyRange):
         blobs = self.client.list_blobs(
             key_range.bucket, prefix=key_range.prefix or None, start_offset=key_range.start,
-            end_offset=key_range.end, page_size=1000)
+            end_offset=key_range.end, page_size=PAGE)
         for blob in blobs:
             ref = object_ref(bucket=key_range.bucket, name=blob.name, generation=blob.generation,
                              prefix=key_range.prefix, category_root=self.category_root, size=blob.size,

@@ -6,21 +6,48 @@ listing can be spread over workers once the key space is cut into ranges. The
 cut only needs the boundaries to be sorted: ranges [None, b1), [b1, b2), ...,
 [bk, None) then cover every name under the prefix exactly once, whatever the
 names are. To make the ranges roughly even, the boundaries follow the names
-that really exist: a few cheap probes (`max_results=2`) find which characters
-follow a prefix ("which first letters do names have after `img/`?"), breadth
-first, until there are enough ranges or the probe budget is spent.
+that really exist, breadth first, until there are enough ranges or the
+request budget is spent. A group is split on its sub-folders when it has any
+(one delimiter request lists them all: photo buckets are nearly always
+foldered), otherwise by cheap probes (`max_results=2`) of which characters
+follow it ("which first letters do names have after `img/`?"). The groups of
+one level are split concurrently, so planning costs a few round trips, not a
+few hundred: until it is done nothing can be listed (the ranges are spread
+over workers through a shuffle, a barrier on a batch runner).
 """
 from __future__ import annotations
 
-import collections
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 DEFAULT_RANGES = 64
 PROBE_BUDGET = 400   # requests the planner may spend (one page listing costs the same)
+PLAN_THREADS = 8     # groups of one level split at the same time
 
 # first_keys(start, n): up to n names >= start under the listed prefix, in order.
 FirstKeys = Callable[[str, int], list]
+# folders(group): the sub-folders ("group.../") that one delimiter listing of group shows.
+Folders = Callable[[str], list]
+
+
+class _Budget:
+    """Requests left to the planner, shared by its threads."""
+
+    def __init__(self, n: int):
+        self._left, self._lock = n, threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            return True
+
+    @property
+    def left(self) -> int:
+        return self._left
 
 
 @dataclass(frozen=True)
@@ -44,12 +71,11 @@ def successor(ch: str) -> str | None:
     return chr(code) if code <= 0x10FFFF else None
 
 
-def _children(group: str, first_keys: FirstKeys, budget: list) -> list[str]:
+def _children(group: str, first_keys: FirstKeys, budget: _Budget) -> list[str]:
     """The distinct one-character extensions of `group` among the names (one probe each, plus one)."""
     out: list[str] = []
     start = group
-    while budget[0] > 0:
-        budget[0] -= 1
+    while budget.take():
         keys = [k for k in first_keys(start, 2) if k != group]
         if not keys or not keys[0].startswith(group):
             break
@@ -62,16 +88,27 @@ def _children(group: str, first_keys: FirstKeys, budget: list) -> list[str]:
     return out
 
 
+def _split(group: str, first_keys: FirstKeys, folders: Folders | None, budget: _Budget) -> list[str]:
+    """Sorted sub-groups of `group`: its sub-folders if it has some, else its next characters."""
+    if folders is not None and budget.take():
+        subs = sorted({f for f in folders(group) if f.startswith(group) and f != group})
+        if subs:
+            return subs
+    return _children(group, first_keys, budget)
+
+
 def plan_boundaries(prefix: str, first_keys: FirstKeys, target: int = DEFAULT_RANGES,
-                    budget: int = PROBE_BUDGET) -> list[str]:
+                    budget: int = PROBE_BUDGET, folders: Folders | None = None) -> list[str]:
     """Sorted split points (at most target - 1) that follow the names under `prefix`."""
     boundaries: set[str] = set()
-    groups = collections.deque([prefix])
-    left = [budget]
-    while groups and len(boundaries) + 1 < target and left[0] > 0:
-        children = _children(groups.popleft(), first_keys, left)
-        boundaries.update(children[1:])   # the first child starts where its group starts
-        groups.extend(children)
+    level, left = [prefix], _Budget(budget)
+    with ThreadPoolExecutor(PLAN_THREADS) as pool:
+        while level and len(boundaries) + 1 < target and left.left > 0:
+            next_level: list[str] = []
+            for children in pool.map(lambda g: _split(g, first_keys, folders, left), level):
+                boundaries.update(children[1:])   # the first child starts where its group starts
+                next_level.extend(children)
+            level = next_level
     ordered = sorted(boundaries)
     if len(ordered) >= target:            # keep target - 1, evenly spread
         step = len(ordered) / (target - 1)
