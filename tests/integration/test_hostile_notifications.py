@@ -53,7 +53,8 @@ HOSTILE = {
                   r"the object name is 10,247 bytes, over Cloud Storage's 1024: 'in/nnnn"),
     "generation_not_a_number": (_obj(), {**FINALIZE, "objectGeneration": "12abc"},
                                 r"generation is not an integer: '12abc'"),
-    "json_not_an_object": (b'["bucket", "name"]', FINALIZE, r"JSON_API_V1 payload is JSON but not an object \(a list\)"),
+    "json_not_an_object": (b'["bucket", "name"]', FINALIZE,
+                           r"JSON_API_V1 payload is JSON but not an object \(a list\)"),
     "json_without_name": (_without("name"), FINALIZE, r"the object name is missing"),
     "json_without_bucket": (_without("bucket"), FINALIZE, r"the bucket name is missing"),
 }
