@@ -24,7 +24,6 @@ object already deleted by then is a "not found" error row.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import json
 
@@ -66,7 +65,7 @@ def _cloudevent(data: bytes, attributes: dict):
         encoded = optional_text(envelope["data_base64"], "CloudEvent data_base64") or ""
         try:
             decoded = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
+        except ValueError:   # binascii.Error, or a str with non-ASCII characters (found by fuzz_notification)
             raise MalformedNotification("CloudEvent data_base64 is not base64") from None
         payload = json_object(decoded, "CloudEvent data_base64")
     if not isinstance(payload, dict):

@@ -283,6 +283,7 @@ def test_object_fields_are_checked__missing_or_wrong_type(obj, match):
 @pytest.mark.parametrize("envelope, match", [
     ({"data_base64": "%%%not base64"}, "not base64"),
     ({"data_base64": 12}, "data_base64 is not a string"),
+    ({"data_base64": "eyJi\u0207"}, "not base64"),   # non-ASCII: ValueError, not binascii.Error
     ({"data_base64": base64.b64encode(b"[1]").decode()}, "not an object"),
     ({"data": obj_resource(), "source": 5}, "source is not a string"),
     ({"data": _without(_without(obj_resource(), "name"), "bucket"), "subject": ["objects/x.jpg"]},
@@ -321,3 +322,15 @@ def test_error_row_stays_small__9mb_name_in_parse_step():
     [out] = list(step.process(PubsubMessage(data, attrs, message_id="9")))
     assert out.tag == "errors" and (out.value["name"], out.value["bucket"]) == (None, None)
     assert len(out.value["message"]) < 300 and "over Cloud Storage's 1024" in out.value["message"]
+
+
+def test_fuzz_crash_is_an_error_row__non_ascii_data_base64():
+    """The input fuzz_notification found (`make fuzz`): a ValueError escaped the parsing step."""
+    crash = base64.b64decode(
+        "gYIAeyJzcGVjdmVyc2lvbiI6ICIxLjAiLCAidHlwZSI6ICJndHMvTXlGaWxlIiwgImRhdGFfYmFzZTY0IjogImV5SmlkV05yYzJsNlpTSTZ"
+        "JQ0l5TFTIh1ZERXdPakF3T2pBd0xqRXlNMW9pTENBaWJXVjBZV1JoZEdFaU9pQjdJbXNpT2lBaWRpSjlmUT09In0=")
+    attributes, data = crash.split(b"\0", 1)
+    assert attributes == b"\x81\x82"   # not JSON: the harness delivers no attributes
+    step = _ParseNotification("projects/p/subscriptions/s", ROOT)
+    [out] = list(step.process(PubsubMessage(data, {}, message_id="3")))
+    assert out.tag == "errors" and "not base64" in out.value["message"]
