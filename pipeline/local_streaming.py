@@ -34,6 +34,7 @@ On Dataflow none of this is used: the service owns the Pub/Sub read and
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -83,6 +84,31 @@ class _DeferredAcks:
 
 
 ACKS = _DeferredAcks()
+_EMULATOR_CLIENTS: dict[str, object] = {}
+_EMULATOR_LOCK = threading.Lock()
+
+
+def _roomy(client):
+    """Against the emulator, a client whose channel takes any message size.
+
+    google-cloud-pubsub opens its emulator channel with gRPC's default 4 MB
+    receive limit (against the real service it sets no limit), so one message
+    over 4 MB (Pub/Sub allows 10 MB) failed every pull: the subscription was
+    stuck behind it. A pull can carry several large messages, hence no limit,
+    as the library's own transport uses.
+    """
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        return client
+    with _EMULATOR_LOCK:
+        if host not in _EMULATOR_CLIENTS:
+            import grpc
+            from google.cloud import pubsub_v1
+            from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+            channel = grpc.insecure_channel(host, options=[("grpc.max_send_message_length", -1),
+                                                           ("grpc.max_receive_message_length", -1)])
+            _EMULATOR_CLIENTS[host] = pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+        return _EMULATOR_CLIENTS[host]
 
 
 class _PromptPull:
@@ -124,7 +150,7 @@ def install() -> None:
     finish_bundle = evaluator.finish_bundle
 
     def _get_subscriber_client(cls, transform):
-        return _PromptPull(get_client(cls, transform))
+        return _PromptPull(_roomy(get_client(cls, transform)))
 
     def _finish_bundle(self):
         if STOP.is_set():

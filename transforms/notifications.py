@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import json
 
 import apache_beam as beam
@@ -34,6 +33,9 @@ from apache_beam.transforms.deduplicate import DeduplicatePerKey
 
 from transforms.clients import COPY_MARKER, storage_client
 from transforms.list_images import NAMESPACE, is_image_name
+from transforms.notification_fields import (
+    MAX_CONTENT_TYPE, MalformedNotification, bucket_name, iso_time, json_object, object_name, optional_text,
+    shown, strict_int)
 from transforms.records import ImageRef, error_row
 
 ERRORS = "errors"
@@ -44,65 +46,28 @@ CE_FINALIZED = CE_PREFIX + "finalized"
 DEDUPE_WINDOW_SECS = 3600
 
 
-class MalformedNotification(ValueError):
-    """The message is not a Cloud Storage notification we can act on."""
-
-
-def _iso(value) -> str | None:
-    """RFC 3339 (with Z, and up to nanoseconds) -> ISO 8601 UTC, or None."""
-    if not value:
-        return None
-    text = str(value).strip().replace("Z", "+00:00").replace("z", "+00:00")
-    if "." in text:  # Python parses at most 6 fractional digits
-        head, _, tail = text.partition(".")
-        digits = len(tail) - len(tail.lstrip("0123456789"))
-        text = f"{head}.{tail[:min(digits, 6)]}{tail[digits:]}"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError as e:
-        raise MalformedNotification(f"bad timestamp {value!r}") from e
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc).isoformat()
-
-
-def _json_object(data: bytes, what: str) -> dict:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise MalformedNotification(f"{what} is not JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise MalformedNotification(f"{what} is JSON but not an object")
-    return value
-
-
-def _int(value, what: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise MalformedNotification(f"{what} is not an integer: {value!r}") from None
-    if number < 0:
-        raise MalformedNotification(f"{what} is negative: {number}")
-    return number
-
-
 def _cloudevent(data: bytes, attributes: dict):
-    """(event type, object resource, event time) of a CloudEvent, or None if it is not one."""
+    """(event type, object resource, event time, source, subject) of a CloudEvent, or None if it is not one."""
     if "ce-type" in attributes:  # binary mode: context in attributes, data = the object
-        obj = _json_object(data, "CloudEvent data")
+        obj = json_object(data, "CloudEvent data")
         return attributes["ce-type"], obj, attributes.get("ce-time"), attributes.get("ce-source"), \
             attributes.get("ce-subject")
     if not data or attributes.get("payloadFormat") or attributes.get("eventType"):
         return None
     try:
         envelope = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not (isinstance(envelope, dict) and "specversion" in envelope and "type" in envelope):
         return None
     payload = envelope.get("data")
     if payload is None and "data_base64" in envelope:
-        payload = _json_object(base64.b64decode(envelope["data_base64"]), "CloudEvent data_base64")
+        encoded = optional_text(envelope["data_base64"], "CloudEvent data_base64") or ""
+        try:
+            decoded = base64.b64decode(encoded, validate=True)
+        except ValueError:   # binascii.Error, or a str with non-ASCII characters (found by fuzz_notification)
+            raise MalformedNotification("CloudEvent data_base64 is not base64") from None
+        payload = json_object(decoded, "CloudEvent data_base64")
     if not isinstance(payload, dict):
         raise MalformedNotification("CloudEvent without an object in its data")
     return envelope["type"], payload, envelope.get("time"), envelope.get("source"), envelope.get("subject")
@@ -111,12 +76,14 @@ def _cloudevent(data: bytes, attributes: dict):
 def _cloudevent_fields(event):
     """(bucket, name, generation, object, event time) of a CloudEvent; None for other events."""
     kind, obj, event_time, source, subject = event
-    if not str(kind).startswith(CE_PREFIX):
-        raise MalformedNotification(f"CloudEvent type {kind!r} is not a Cloud Storage object event")
+    if not isinstance(kind, str) or not kind.startswith(CE_PREFIX):
+        raise MalformedNotification(f"CloudEvent type {shown(kind)} is not a Cloud Storage object event")
     if kind != CE_FINALIZED:
         return None
-    bucket = obj.get("bucket") or (source or "").rpartition("/buckets/")[2] or None
-    name = obj.get("name") or ((subject or "").removeprefix("objects/") if subject else None)
+    source = optional_text(source, "CloudEvent source") or ""
+    subject = optional_text(subject, "CloudEvent subject") or ""
+    bucket = obj.get("bucket") or source.rpartition("/buckets/")[2] or None
+    name = obj.get("name") or subject.removeprefix("objects/") or None
     return bucket, name, obj.get("generation"), obj, event_time
 
 
@@ -124,19 +91,20 @@ def _gcs_fields(data: bytes, attributes: dict):
     """The same from a Pub/Sub notification's attributes and payload; None for other events."""
     kind = attributes.get("eventType")
     if not kind:
-        raise MalformedNotification("no eventType attribute and not a CloudEvent: "
-                                    "not a Cloud Storage notification")
+        keys = sorted(map(str, attributes))
+        raise MalformedNotification("no eventType attribute and not a CloudEvent: not a Cloud Storage "
+                                    f"notification ({len(keys)} attributes: {shown(keys)})")
     if kind not in GCS_EVENTS:
-        raise MalformedNotification(f"unknown eventType {kind!r}")
+        raise MalformedNotification(f"unknown eventType {shown(kind)}")
     if kind != FINALIZE:
         return None
     fmt = attributes.get("payloadFormat", "JSON_API_V1" if data else "NONE")
     if fmt == "JSON_API_V1":
-        obj = _json_object(data, "JSON_API_V1 payload")
+        obj = json_object(data, "JSON_API_V1 payload")
     elif fmt == "NONE":
         obj = {}
     else:
-        raise MalformedNotification(f"unknown payloadFormat {fmt!r}")
+        raise MalformedNotification(f"unknown payloadFormat {shown(fmt)}")
     return (attributes.get("bucketId") or obj.get("bucket"), attributes.get("objectId") or obj.get("name"),
             attributes.get("objectGeneration") or obj.get("generation"), obj, attributes.get("eventTime"))
 
@@ -146,7 +114,8 @@ def read_notification(data: bytes, attributes: dict, message_id: str | None,
     """(ImageRef, "image") for an image to classify, else (None, why it is skipped).
 
     Reasons: "ignored_event", "copy", "folder", "not_image". Raises
-    MalformedNotification for anything that is not a well-formed GCS event.
+    MalformedNotification for anything that is not a well-formed GCS event,
+    whatever the bytes (see transforms/notification_fields.py).
     """
     attributes = dict(attributes or {})
     data = data or b""
@@ -155,23 +124,21 @@ def read_notification(data: bytes, attributes: dict, message_id: str | None,
     if fields is None:
         return None, "ignored_event"
     bucket, name, generation, obj, event_time = fields
-    if not bucket or not name or not isinstance(bucket, str) or not isinstance(name, str):
-        raise MalformedNotification("the bucket or object name is missing")
-    if generation is None:
-        raise MalformedNotification(f"gs://{bucket}/{name}: the generation is missing")
-    generation = _int(generation, "generation")
+    bucket, name = bucket_name(bucket), object_name(name)
     uri = f"gs://{bucket}/{name}"
-    size = _int(obj["size"], "size") if obj.get("size") not in (None, "") else None
-    content_type = obj.get("contentType") or None
-    ref = ImageRef(uri=uri, bucket=bucket, name=name, generation=generation, rel_path=name,
-                   size_bytes=size, content_type=content_type,
-                   event_time=_iso(event_time) or _iso(obj.get("updated")) or _iso(obj.get("timeCreated")),
+    if generation in (None, ""):
+        raise MalformedNotification(f"{shown(uri)}: the generation is missing")
+    ref = ImageRef(uri=uri, bucket=bucket, name=name, generation=strict_int(generation, "generation"),
+                   rel_path=name,
+                   size_bytes=strict_int(obj["size"], "size") if obj.get("size") not in (None, "") else None,
+                   content_type=optional_text(obj.get("contentType"), "contentType", MAX_CONTENT_TYPE),
+                   event_time=iso_time(event_time) or iso_time(obj.get("updated")) or iso_time(obj.get("timeCreated")),
                    message_id=str(message_id) if message_id is not None else None)
     if name.endswith("/"):
         return None, "folder"
     if is_copy(uri, obj.get("metadata"), category_root):
         return None, "copy"
-    if not is_image_name(name) and not str(content_type or "").startswith("image/"):
+    if not is_image_name(name) and not str(ref.content_type or "").startswith("image/"):
         return None, "not_image"
     return ref, "image"
 
