@@ -2,11 +2,27 @@
 
 Three mechanisms, shared by every call a worker process makes:
 
-* Pacing (AIMD, as TCP does): after a 429 the allowed call rate drops to 90 % of
-  the rate that was recently *accepted*, and grows again by 3.5 % per
-  second while calls succeed. A worker therefore settles just under its quota
-  instead of alternating between bursts and 429s; a `Retry-After` (or the
-  RetryInfo in the error body) holds every call back until that moment.
+* Pacing, a rate controller measured against quotas of several shapes (token
+  bucket, per-minute window, with and without Retry-After, 0.05-2 s latency,
+  several workers on one quota; tests/unit/test_vision_quota_control.py):
+
+  - *Slow start*: calls are paced from START_RATE, doubling every second
+    until the first 429, so a job's first burst costs a few 429s, not one per
+    call in flight.
+  - *Decrease*: a 429 sets the rate to DECREASE x the rate the API actually
+    accepted over the last RATE_WINDOW seconds (long enough to hold more than
+    a handful of calls), and the ceiling to that accepted rate. Only a 429 for
+    a call sent *after* the previous decrease counts: the calls already in
+    flight answer the same congestion event. Calls waiting for a slot booked at
+    the old rate are re-booked.
+  - *Recovery*: the rate climbs back to the ceiling exponentially (time
+    constant RECOVER_SECS), then probes beyond it by PROBE_PER_SEC, so the
+    quota is regained within about two seconds, and a quota that grows (a
+    worker leaving) is found.
+  - *Hold*: 429s in a row with no success in between mean the quota is empty
+    (a per-minute window): every call is held for 0.25 s, 0.5 s, ... up to
+    HOLD_MAX_SECS; a Retry-After (or the RetryInfo in the error body) holds
+    them until that moment instead.
 * Client-side adaptive throttling (the SRE book's formula, as in Beam's
   `AdaptiveThrottler`, over Beam's `MovingSum`): when most recent calls fail,
   calls are delayed before they are sent, so a failing backend is not hammered.
@@ -26,17 +42,26 @@ Every wait is returned to the caller, which reports it as Beam's
 from __future__ import annotations
 
 import collections
+import math
 import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 
 from apache_beam.io.components.util import MovingSum
 
+START_RATE = 4.0          # calls/s before the first 429 ...
+SLOW_START = 2.0          # ... growing x2 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
 DECREASE = 0.9            # after a 429: 90 % of the accepted rate
-INCREASE_PER_SEC = 0.035  # while calls succeed: +3.5 % per second
-RATE_WINDOW = 2.0         # seconds of accepted calls that define "the accepted rate"
+RATE_WINDOW = 5.0         # "the accepted rate": over the last RATE_SAMPLE accepted calls, 1 to 5 s
+RATE_SAMPLE = 20
+RECOVER_SECS = 0.7        # time constant of the climb back to the ceiling
+PROBE_PER_SEC = 0.08      # above the ceiling: +8 % per second
+HOLD_FIRST_SECS = 0.25    # 429s in a row: hold every call 0.25 s, 0.5 s, 1 s, ...
+HOLD_MAX_SECS = 4.0
+DEMAND_HEADROOM = 3.0     # never pace above 3x what was recently accepted: no credit for idle time
 OVERLOAD_RATIO = 2.0      # the SRE formula's K: tolerate up to K sent per accepted call
 THROTTLE_WINDOW_MS = 10_000
 
@@ -49,11 +74,16 @@ class Backpressure:
         self.cap = requests_per_minute / 60.0 if requests_per_minute else None
         self.adaptive = adaptive
         self.clock, self.sleep = clock, sleep
-        self.rate: float | None = self.cap      # calls/s allowed now; None = unpaced
+        now = clock()
+        # calls/s allowed now; None = unpaced (adaptive off and no cap)
+        self.rate: float | None = min(START_RATE, self.cap or START_RATE) if adaptive else self.cap
+        self.ceiling: float | None = None       # the accepted rate at the last 429; None = slow start
         self.next_slot = 0.0                    # earliest time of the next call
-        self.blocked_until = 0.0                # set by Retry-After
-        self.last_grow = clock()
+        self.blocked_until = 0.0                # set by Retry-After and by holds
+        self.epoch = 0                          # bumped on every decrease: booked slots are re-booked
+        self.last_grow = now
         self.last_decrease = -1e9
+        self.streak = 0                         # 429s since the last success
         self.accepted: collections.deque[float] = collections.deque()
         self.first_accept: float | None = None
         self.lock = threading.Lock()
@@ -74,6 +104,13 @@ class Backpressure:
     def acquire(self) -> float:
         """Wait until a call may be sent; returns the seconds waited."""
         waited = 0.0
+        for secs in self.waits():
+            self.sleep(secs)
+            waited += secs
+        return waited
+
+    def waits(self) -> Iterator[float]:
+        """The sleeps before one call, as a generator (the simulated-clock tests drive it directly)."""
         while True:
             with self.lock:
                 now = self.clock()
@@ -81,17 +118,30 @@ class Backpressure:
                 if self.rate:
                     self.next_slot = slot + 1.0 / self.rate
                 interval = 1.0 / self.rate if self.rate else 0.25
+                epoch = self.epoch
             if slot > now:
-                self.sleep(slot - now)
-                waited += slot - now
+                yield slot - now
+                with self.lock:
+                    rebook = self.epoch != epoch    # a 429 came meanwhile: book again at the new rate
+                if rebook:
+                    continue
             if not self.adaptive or self.rng.random() >= self.rejection_probability():
-                return waited
+                return
             # Throttled by the failure ratio: wait one pacing interval and ask again.
-            self.sleep(interval)
-            waited += interval
+            yield interval
 
     # -- after a call --------------------------------------------------------------
-    def on_success(self) -> None:
+    def _accepted_rate(self, now: float, window: float = RATE_WINDOW) -> float:
+        """Accepted calls per second over the span of the last RATE_SAMPLE accepted calls, at least
+        1 s and at most `window` (and no longer than since the first acceptance): enough calls to be
+        meaningful at 5 calls/s, recent enough not to average a ramp-up in at 30."""
+        if self.first_accept is None:
+            return 0.0
+        recent = self.accepted[-RATE_SAMPLE] if len(self.accepted) >= RATE_SAMPLE else self.first_accept
+        span = max(1.0, min(window, now - recent, now - self.first_accept))
+        return sum(1 for t in self.accepted if t >= now - span) / span
+
+    def on_success(self, sent_at: float | None = None) -> None:  # noqa: ARG002 - symmetric with on_overload
         now = self.clock()
         with self.lock:
             self.all_calls.add(now * 1000, 1)
@@ -100,36 +150,47 @@ class Backpressure:
             self.first_accept = self.first_accept if self.first_accept is not None else now
             while self.accepted and self.accepted[0] < now - RATE_WINDOW:
                 self.accepted.popleft()
-            if self.rate is not None and self.adaptive:
-                self.rate *= (1.0 + INCREASE_PER_SEC) ** max(0.0, now - self.last_grow)
-                if self.cap:
-                    self.rate = min(self.rate, self.cap)
-            self.last_grow = now
+            self.streak = 0
+            dt, self.last_grow = max(0.0, now - self.last_grow), now
+            if self.rate is None or not self.adaptive:
+                return
+            self.rate = self._grown(self.rate, dt, now)
 
-    def on_overload(self, retry_after: float | None) -> None:
-        """A 429: slow down (at most once per second: one congestion event, one decrease)."""
+    def _grown(self, rate: float, dt: float, now: float) -> float:
+        if self.ceiling is None:
+            rate *= SLOW_START ** dt
+        elif rate < self.ceiling:   # approach a point just above the ceiling, so the probing takes over
+            target = self.ceiling * (1.0 + PROBE_PER_SEC)
+            rate = min(self.ceiling, target - (target - rate) * math.exp(-dt / RECOVER_SECS))
+        else:
+            rate *= (1.0 + PROBE_PER_SEC) ** dt
+        rate = min(rate, max(START_RATE, DEMAND_HEADROOM * self._accepted_rate(now, 2.0)))
+        return min(rate, self.cap) if self.cap else rate
+
+    def on_overload(self, retry_after: float | None, sent_at: float | None = None) -> None:
+        """A 429: hold, and slow down once per congestion event (calls sent before the last decrease
+        were already in flight: their 429s are the same event)."""
         now = self.clock()
+        sent_at = now if sent_at is None else sent_at
         with self.lock:
             self.all_calls.add(now * 1000, 1)
             if retry_after:
                 self.blocked_until = max(self.blocked_until, now + retry_after)
-            if not self.adaptive or now - self.last_decrease < 1.0:
+            if not self.adaptive or sent_at < self.last_decrease:
                 return
-            self.last_decrease = now
-            self.last_grow = now
-            recent = [t for t in self.accepted if t >= now - RATE_WINDOW]
-            span = now - self.first_accept if self.first_accept is not None else 0.0
-            # The accepted rate: measured over RATE_WINDOW once there is that much history;
-            # before, what was accepted in the first second, or the server's hint (a token
-            # bucket's Retry-After is one call's share of the quota).
-            measured = len(recent) / max(1.0, min(RATE_WINDOW, span)) if recent else 0.0
-            if span < RATE_WINDOW and retry_after:
-                measured = min(measured, 1.0 / retry_after) if measured else 1.0 / retry_after
-            if measured > 0:
-                base = min(self.rate, measured) if self.rate else measured
-            else:
-                base = (self.rate or 2.0) * 0.5
-            self.rate = max(MIN_RATE, DECREASE * base)
+            self.streak += 1
+            if not retry_after:
+                hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
+                self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(0.9, 1.1))
+            self.last_decrease, self.last_grow = now, now
+            self.epoch += 1
+            self.next_slot = now
+            measured = self._accepted_rate(now)
+            if self.streak > 1 and self.ceiling:
+                return   # the quota is empty (a window): hold, keep the rate learnt while it was open
+            base = measured if measured > 0 else (self.rate or START_RATE) * 0.5
+            self.ceiling = base
+            self.rate = max(MIN_RATE, DECREASE * min(base, self.rate or base))
             if self.cap:
                 self.rate = min(self.rate, self.cap)
 
