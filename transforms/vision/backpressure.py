@@ -52,16 +52,17 @@ from collections.abc import Iterator
 from apache_beam.io.components.util import MovingSum
 
 START_RATE = 4.0          # calls/s before the first 429 ...
-SLOW_START = 2.0          # ... growing x2 per second until then
+SLOW_START = 3.0          # ... growing x2 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
-DECREASE = 0.9            # after a 429: 90 % of the accepted rate
+DECREASE = 0.7            # after a 429: 90 % of the accepted rate
 RATE_WINDOW = 5.0         # "the accepted rate": over the last RATE_SAMPLE accepted calls, 1 to 5 s
-RATE_SAMPLE = 20
+RATE_SAMPLE = 40
 RECOVER_SECS = 0.7        # time constant of the climb back to the ceiling
-PROBE_PER_SEC = 0.08      # above the ceiling: +8 % per second
-HOLD_FIRST_SECS = 0.25    # 429s in a row: hold every call 0.25 s, 0.5 s, 1 s, ...
+PROBE_PER_SEC = 0.06      # above the ceiling: +4 % per second, doubling every 2 s without a 429
+PROBE_DOUBLING_SECS = 4.0
+PROBE_MAX_DOUBLINGS = 2.0
+HOLD_FIRST_SECS = 0.5    # 429s in a row: hold every call 0.25 s, 0.5 s, 1 s, ...
 HOLD_MAX_SECS = 4.0
-DEMAND_HEADROOM = 3.0     # never pace above 3x what was recently accepted: no credit for idle time
 OVERLOAD_RATIO = 2.0      # the SRE formula's K: tolerate up to K sent per accepted call
 THROTTLE_WINDOW_MS = 10_000
 
@@ -78,14 +79,15 @@ class Backpressure:
         # calls/s allowed now; None = unpaced (adaptive off and no cap)
         self.rate: float | None = min(START_RATE, self.cap or START_RATE) if adaptive else self.cap
         self.ceiling: float | None = None       # the accepted rate at the last 429; None = slow start
-        self.next_slot = 0.0                    # earliest time of the next call
+        self.last_slot = -1e9                   # when the last call was let go
         self.blocked_until = 0.0                # set by Retry-After and by holds
-        self.epoch = 0                          # bumped on every decrease: booked slots are re-booked
         self.last_grow = now
         self.last_decrease = -1e9
         self.streak = 0                         # 429s since the last success
-        self.accepted: collections.deque[float] = collections.deque()
-        self.first_accept: float | None = None
+        self.open_since, self.open_count = now, 0   # the current open-then-empty quota cycle
+        self.probe_since: float | None = None   # when the rate last reached the ceiling
+        self.sent: collections.deque[float] = collections.deque()      # when calls were let go ...
+        self.refused: collections.deque[float] = collections.deque()   # ... and those answered 429
         self.lock = threading.Lock()
         self.all_calls = MovingSum(THROTTLE_WINDOW_MS, 1_000)
         self.ok_calls = MovingSum(THROTTLE_WINDOW_MS, 1_000)
@@ -110,51 +112,68 @@ class Backpressure:
         return waited
 
     def waits(self) -> Iterator[float]:
-        """The sleeps before one call, as a generator (the simulated-clock tests drive it directly)."""
+        """The sleeps before one call, as a generator (the simulated-clock tests drive it directly).
+
+        Nothing is booked ahead: a waiting call re-reads the rate when it wakes, so a decrease
+        holds back the calls already waiting and an increase lets them go sooner."""
         while True:
             with self.lock:
                 now = self.clock()
-                slot = max(now, self.next_slot, self.blocked_until)
-                if self.rate:
-                    self.next_slot = slot + 1.0 / self.rate
-                interval = 1.0 / self.rate if self.rate else 0.25
-                epoch = self.epoch
+                interval = 1.0 / self.rate if self.rate else 0.0
+                slot = max(self.last_slot + interval, self.blocked_until)
+                if slot <= now:
+                    # Claim the slot; a late wake-up may catch up half an interval, not more.
+                    paced = now - (self.last_slot + interval) < interval
+                    self.last_slot = max(self.last_slot + interval, now - interval / 2)
+                    self._grow(now, paced)
+                    self._remember(self.sent, now, now)
             if slot > now:
                 yield slot - now
-                with self.lock:
-                    rebook = self.epoch != epoch    # a 429 came meanwhile: book again at the new rate
-                if rebook:
-                    continue
+                continue
             if not self.adaptive or self.rng.random() >= self.rejection_probability():
                 return
             # Throttled by the failure ratio: wait one pacing interval and ask again.
-            yield interval
+            yield interval or 0.25
 
     # -- after a call --------------------------------------------------------------
-    def _accepted_rate(self, now: float, window: float = RATE_WINDOW) -> float:
-        """Accepted calls per second over the span of the last RATE_SAMPLE accepted calls, at least
-        1 s and at most `window` (and no longer than since the first acceptance): enough calls to be
-        meaningful at 5 calls/s, recent enough not to average a ramp-up in at 30."""
-        if self.first_accept is None:
+    def _accepted_rate(self, now: float) -> float:
+        """Calls per second the API accepted: calls sent minus those refused, over the span of the
+        last RATE_SAMPLE calls sent (1 to RATE_WINDOW s, or since the first call). Counting by
+        send time keeps the figure right at 2 s of latency, when no answer is back yet."""
+        if not self.sent:
             return 0.0
-        recent = self.accepted[-RATE_SAMPLE] if len(self.accepted) >= RATE_SAMPLE else self.first_accept
-        span = max(1.0, min(window, now - recent, now - self.first_accept))
-        return sum(1 for t in self.accepted if t >= now - span) / span
+        recent = self.sent[-RATE_SAMPLE] if len(self.sent) >= RATE_SAMPLE else self.sent[0]
+        span = min(RATE_WINDOW, max(1.0, now - recent), max(0.25, now - self.sent[0]))
+        since = now - span
+        return max(0, sum(1 for t in self.sent if t >= since) - sum(1 for t in self.refused if t >= since)) / span
+
+    def _remember(self, times: collections.deque, t: float, now: float) -> None:
+        times.append(t)
+        while times and times[0] < now - RATE_WINDOW:
+            times.popleft()
 
     def on_success(self, sent_at: float | None = None) -> None:  # noqa: ARG002 - symmetric with on_overload
         now = self.clock()
         with self.lock:
             self.all_calls.add(now * 1000, 1)
             self.ok_calls.add(now * 1000, 1)
-            self.accepted.append(now)
-            self.first_accept = self.first_accept if self.first_accept is not None else now
-            while self.accepted and self.accepted[0] < now - RATE_WINDOW:
-                self.accepted.popleft()
+            if self.streak >= 2 and self.adaptive and self.open_count >= RATE_SAMPLE // 2:
+                # The quota was empty until now (a window turned): what it gave over the whole
+                # open-then-empty cycle is its long-run rate; pace there, not at the burst's rate.
+                self.ceiling = max(MIN_RATE, self.open_count / (now - self.open_since))
+                self.rate = min(self.ceiling, self.cap) if self.cap else self.ceiling
+                self.open_since, self.open_count, self.probe_since = now, 0, now
+            self.open_count += 1
             self.streak = 0
-            dt, self.last_grow = max(0.0, now - self.last_grow), now
-            if self.rate is None or not self.adaptive:
-                return
-            self.rate = self._grown(self.rate, dt, now)
+
+    def _grow(self, now: float, paced: bool) -> None:
+        """Speed up as calls are let go, while no 429 is outstanding and the pacer is what holds
+        them (a job that sends less than the rate earns no credit). Growing when a call is sent,
+        not when it is answered, keeps slow start quick at 2 s of latency; a 429 comes back fast."""
+        dt, self.last_grow = max(0.0, now - self.last_grow), now
+        if self.rate is None or not self.adaptive or not paced or self.streak:
+            return
+        self.rate = self._grown(self.rate, min(dt, 1.0), now)
 
     def _grown(self, rate: float, dt: float, now: float) -> float:
         if self.ceiling is None:
@@ -162,9 +181,11 @@ class Backpressure:
         elif rate < self.ceiling:   # approach a point just above the ceiling, so the probing takes over
             target = self.ceiling * (1.0 + PROBE_PER_SEC)
             rate = min(self.ceiling, target - (target - rate) * math.exp(-dt / RECOVER_SECS))
-        else:
-            rate *= (1.0 + PROBE_PER_SEC) ** dt
-        rate = min(rate, max(START_RATE, DEMAND_HEADROOM * self._accepted_rate(now, 2.0)))
+        else:   # probing: +PROBE_PER_SEC at first, doubling every PROBE_DOUBLING_SECS without a 429
+            if self.probe_since is None:
+                self.probe_since = now
+            growth = PROBE_PER_SEC * 2 ** min(PROBE_MAX_DOUBLINGS, (now - self.probe_since) / PROBE_DOUBLING_SECS)
+            rate *= (1.0 + growth) ** dt
         return min(rate, self.cap) if self.cap else rate
 
     def on_overload(self, retry_after: float | None, sent_at: float | None = None) -> None:
@@ -174,6 +195,7 @@ class Backpressure:
         sent_at = now if sent_at is None else sent_at
         with self.lock:
             self.all_calls.add(now * 1000, 1)
+            self._remember(self.refused, sent_at, now)
             if retry_after:
                 self.blocked_until = max(self.blocked_until, now + retry_after)
             if not self.adaptive or sent_at < self.last_decrease:
@@ -182,9 +204,7 @@ class Backpressure:
             if not retry_after:
                 hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
                 self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(0.9, 1.1))
-            self.last_decrease, self.last_grow = now, now
-            self.epoch += 1
-            self.next_slot = now
+            self.last_decrease, self.last_grow, self.probe_since = now, now, None
             measured = self._accepted_rate(now)
             if self.streak > 1 and self.ceiling:
                 return   # the quota is empty (a window): hold, keep the rate learnt while it was open
