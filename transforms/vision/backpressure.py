@@ -2,27 +2,31 @@
 
 Three mechanisms, shared by every call a worker process makes:
 
-* Pacing, a rate controller measured against quotas of several shapes (token
-  bucket, per-minute window, with and without Retry-After, 0.05-2 s latency,
-  several workers on one quota; tests/unit/test_vision_quota_control.py):
+* Pacing, a rate controller measured on a simulated clock against quotas of
+  several shapes (token bucket, per-minute window, with and without
+  Retry-After, 0.05-2 s latency, several workers on one quota;
+  tests/unit/test_vision_quota_control.py):
 
-  - *Slow start*: calls are paced from START_RATE, doubling every second
-    until the first 429, so a job's first burst costs a few 429s, not one per
-    call in flight.
-  - *Decrease*: a 429 sets the rate to DECREASE x the rate the API actually
-    accepted over the last RATE_WINDOW seconds (long enough to hold more than
-    a handful of calls), and the ceiling to that accepted rate. Only a 429 for
-    a call sent *after* the previous decrease counts: the calls already in
-    flight answer the same congestion event. Calls waiting for a slot booked at
-    the old rate are re-booked.
-  - *Recovery*: the rate climbs back to the ceiling exponentially (time
-    constant RECOVER_SECS), then probes beyond it by PROBE_PER_SEC, so the
-    quota is regained within about two seconds, and a quota that grows (a
-    worker leaving) is found.
-  - *Hold*: 429s in a row with no success in between mean the quota is empty
-    (a per-minute window): every call is held for 0.25 s, 0.5 s, ... up to
+  - *Slow start*: calls are paced from START_RATE, x3 per second until the
+    first 429, so a job's first burst costs a few 429s, not one per call in
+    flight. The rate grows as calls are sent (a 429 comes back fast even when
+    answers take 2 s), and only while the pacer, not the job, holds them.
+  - *Decrease*: a 429 sets the ceiling to the rate the API accepted (calls sent
+    minus calls refused, over the last RATE_SAMPLE calls: 1-5 s, not the first
+    few calls) and the rate to DECREASE x that. Only a 429 for a call sent
+    *after* the previous decrease counts: calls already in flight answer the
+    same congestion event. Nothing is booked ahead, so waiting calls see the
+    new rate at once.
+  - *Recovery*: the rate climbs back to the ceiling with a time constant of
+    RECOVER_SECS, stays there PLATEAU_SECS, then probes beyond it (+6 %/s,
+    faster the longer no 429 comes), so the quota is regained within seconds
+    and a quota that grows (a worker leaving) is found.
+  - *Hold*: after a 429 without a hint every call waits HOLD_FIRST_SECS,
+    doubling for 429s in a row (an empty per-minute window), up to
     HOLD_MAX_SECS; a Retry-After (or the RetryInfo in the error body) holds
-    them until that moment instead.
+    them until that moment instead. When the quota opens again after such an
+    empty spell, what it accepted over the whole open-then-empty cycle is its
+    long-run rate: the worker paces there instead of at the window's burst.
 * Client-side adaptive throttling (the SRE book's formula, as in Beam's
   `AdaptiveThrottler`, over Beam's `MovingSum`): when most recent calls fail,
   calls are delayed before they are sent, so a failing backend is not hammered.
@@ -52,16 +56,18 @@ from collections.abc import Iterator
 from apache_beam.io.components.util import MovingSum
 
 START_RATE = 4.0          # calls/s before the first 429 ...
-SLOW_START = 3.0          # ... growing x2 per second until then
+SLOW_START = 3.0          # ... growing x3 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
-DECREASE = 0.7            # after a 429: 90 % of the accepted rate
-RATE_WINDOW = 5.0         # "the accepted rate": over the last RATE_SAMPLE accepted calls, 1 to 5 s
+DECREASE = 0.85           # after a 429: 85 % of the accepted rate
+RATE_WINDOW = 5.0         # "the accepted rate": over the last RATE_SAMPLE calls sent, 1 to 5 s
 RATE_SAMPLE = 40
 RECOVER_SECS = 0.7        # time constant of the climb back to the ceiling
-PROBE_PER_SEC = 0.06      # above the ceiling: +4 % per second, doubling every 2 s without a 429
+PLATEAU_SECS = 2.0        # then this long at the ceiling ...
+PROBE_PER_SEC = 0.06      # ... then +6 % per second, doubling every 4 s without a 429, at most x4
 PROBE_DOUBLING_SECS = 4.0
 PROBE_MAX_DOUBLINGS = 2.0
-HOLD_FIRST_SECS = 0.5    # 429s in a row: hold every call 0.25 s, 0.5 s, 1 s, ...
+BEST_MEMORY_SECS = 30.0   # after a plateau below the best ceiling of the last 30 s: straight back to it
+HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row)
 HOLD_MAX_SECS = 4.0
 OVERLOAD_RATIO = 2.0      # the SRE formula's K: tolerate up to K sent per accepted call
 THROTTLE_WINDOW_MS = 10_000
@@ -86,6 +92,7 @@ class Backpressure:
         self.streak = 0                         # 429s since the last success
         self.open_since, self.open_count = now, 0   # the current open-then-empty quota cycle
         self.probe_since: float | None = None   # when the rate last reached the ceiling
+        self.best, self.best_at = 0.0, -1e9     # the highest ceiling of the last BEST_MEMORY_SECS
         self.sent: collections.deque[float] = collections.deque()      # when calls were let go ...
         self.refused: collections.deque[float] = collections.deque()   # ... and those answered 429
         self.lock = threading.Lock()
@@ -122,9 +129,11 @@ class Backpressure:
                 interval = 1.0 / self.rate if self.rate else 0.0
                 slot = max(self.last_slot + interval, self.blocked_until)
                 if slot <= now:
-                    # Claim the slot; a late wake-up may catch up half an interval, not more.
-                    paced = now - (self.last_slot + interval) < interval
-                    self.last_slot = max(self.last_slot + interval, now - interval / 2)
+                    # Claim the slot: a wake-up up to half an interval late keeps the beat;
+                    # later (the job sent nothing meanwhile) the beat starts again from now.
+                    late = now - (self.last_slot + interval)
+                    paced = late < interval
+                    self.last_slot = self.last_slot + interval if late <= interval / 2 else now
                     self._grow(now, paced)
                     self._remember(self.sent, now, now)
             if slot > now:
@@ -181,11 +190,17 @@ class Backpressure:
         elif rate < self.ceiling:   # approach a point just above the ceiling, so the probing takes over
             target = self.ceiling * (1.0 + PROBE_PER_SEC)
             rate = min(self.ceiling, target - (target - rate) * math.exp(-dt / RECOVER_SECS))
-        else:   # probing: +PROBE_PER_SEC at first, doubling every PROBE_DOUBLING_SECS without a 429
+        else:   # at the ceiling: stay PLATEAU_SECS, then probe at +PROBE_PER_SEC, doubling every
+            # PROBE_DOUBLING_SECS without a 429 (a quota that grew is found in seconds)
             if self.probe_since is None:
                 self.probe_since = now
-            growth = PROBE_PER_SEC * 2 ** min(PROBE_MAX_DOUBLINGS, (now - self.probe_since) / PROBE_DOUBLING_SECS)
-            rate *= (1.0 + growth) ** dt
+            probing = now - self.probe_since - PLATEAU_SECS
+            best = self.best if now - self.best_at < BEST_MEMORY_SECS else 0.0
+            if probing > 0 and rate < best:   # the pressure ended: back to the last good rate, fast
+                rate = min(best, best * 1.05 - (best * 1.05 - rate) * math.exp(-dt / RECOVER_SECS))
+            elif probing > 0:
+                growth = PROBE_PER_SEC * 2 ** min(PROBE_MAX_DOUBLINGS, probing / PROBE_DOUBLING_SECS)
+                rate *= (1.0 + growth) ** dt
         return min(rate, self.cap) if self.cap else rate
 
     def on_overload(self, retry_after: float | None, sent_at: float | None = None) -> None:
@@ -210,6 +225,8 @@ class Backpressure:
                 return   # the quota is empty (a window): hold, keep the rate learnt while it was open
             base = measured if measured > 0 else (self.rate or START_RATE) * 0.5
             self.ceiling = base
+            if base >= self.best or now - self.best_at > BEST_MEMORY_SECS:
+                self.best, self.best_at = base, now
             self.rate = max(MIN_RATE, DECREASE * min(base, self.rate or base))
             if self.cap:
                 self.rate = min(self.rate, self.cap)
