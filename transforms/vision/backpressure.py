@@ -59,8 +59,8 @@ START_RATE = 4.0          # calls/s before the first 429 ...
 SLOW_START = 3.0          # ... growing x3 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
 DECREASE = 0.85           # after a 429: 85 % of the accepted rate
-RATE_WINDOW = 5.0         # "the accepted rate": over the last RATE_SAMPLE calls sent, 1 to 5 s
-RATE_SAMPLE = 40
+RATE_WINDOW = 10.0        # "the accepted rate": over the last 10 s of calls sent ...
+RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
 RECOVER_SECS = 0.7        # time constant of the climb back to the ceiling
 PLATEAU_SECS = 2.0        # then this long at the ceiling ...
 PROBE_PER_SEC = 0.06      # ... then +6 % per second, doubling every 4 s without a 429, at most x4
@@ -145,14 +145,17 @@ class Backpressure:
             yield interval or 0.25
 
     # -- after a call --------------------------------------------------------------
-    def _accepted_rate(self, now: float) -> float:
-        """Calls per second the API accepted: calls sent minus those refused, over the span of the
-        last RATE_SAMPLE calls sent (1 to RATE_WINDOW s, or since the first call). Counting by
-        send time keeps the figure right at 2 s of latency, when no answer is back yet."""
+    def _accepted_rate(self, now: float, recent_only: bool = False) -> float:
+        """Calls per second the API accepted: calls sent minus those refused, over the last
+        RATE_WINDOW s (or since the first call, at least 1 s) -- long enough to span a window
+        quota's burst and what follows it. `recent_only` (the end of slow start, when the rate
+        has been climbing): over the last RATE_SAMPLE calls instead. Counting by send time keeps
+        the figure right at 2 s of latency, when no answer is back yet."""
         if not self.sent:
             return 0.0
-        recent = self.sent[-RATE_SAMPLE] if len(self.sent) >= RATE_SAMPLE else self.sent[0]
-        span = min(RATE_WINDOW, max(1.0, now - recent), max(0.25, now - self.sent[0]))
+        span = min(RATE_WINDOW, max(0.25, now - self.sent[0]))
+        if recent_only and len(self.sent) >= RATE_SAMPLE:
+            span = min(span, max(1.0, now - self.sent[-RATE_SAMPLE]))
         since = now - span
         return max(0, sum(1 for t in self.sent if t >= since) - sum(1 for t in self.refused if t >= since)) / span
 
@@ -220,12 +223,13 @@ class Backpressure:
                 hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
                 self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(0.9, 1.1))
             self.last_decrease, self.last_grow, self.probe_since = now, now, None
-            measured = self._accepted_rate(now)
+            measured = self._accepted_rate(now, recent_only=self.ceiling is None)
             if self.streak > 1 and self.ceiling:
                 return   # the quota is empty (a window): hold, keep the rate learnt while it was open
             base = measured if measured > 0 else (self.rate or START_RATE) * 0.5
-            self.ceiling = base
-            if base >= self.best or now - self.best_at > BEST_MEMORY_SECS:
+            slow_start, self.ceiling = self.ceiling is None, base
+            # The rate at the end of slow start includes the quota's burst: not a "good rate".
+            if not slow_start and (base >= self.best or now - self.best_at > BEST_MEMORY_SECS):
                 self.best, self.best_at = base, now
             self.rate = max(MIN_RATE, DECREASE * min(base, self.rate or base))
             if self.cap:
