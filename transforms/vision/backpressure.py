@@ -7,7 +7,7 @@ Three mechanisms, shared by every call a worker process makes:
   Retry-After, 0.05-2 s latency, several workers on one quota;
   tests/unit/test_vision_quota_control.py):
 
-  - *Slow start*: calls are paced from START_RATE, x3 per second until the
+  - *Slow start*: calls are paced from START_RATE, x4 per second until the
     first 429, so a job's first burst costs a few 429s, not one per call in
     flight. The rate grows as calls are sent (a 429 comes back fast even when
     answers take 2 s), and only while the pacer, not the job, holds them.
@@ -56,7 +56,7 @@ from collections.abc import Iterator
 from apache_beam.io.components.util import MovingSum
 
 START_RATE = 4.0          # calls/s before the first 429 ...
-SLOW_START = 3.0          # ... growing x3 per second until then
+SLOW_START = 4.0          # ... growing x4 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
 DECREASE = 0.85           # after a 429: 85 % of the accepted rate
 RATE_WINDOW = 10.0        # "the accepted rate": over the last 10 s of calls sent ...
