@@ -66,6 +66,7 @@ PLATEAU_SECS = 2.0        # then this long at the ceiling ...
 PROBE_PER_SEC = 0.06      # ... then +6 % per second, doubling every 4 s without a 429, at most x4
 PROBE_DOUBLING_SECS = 4.0
 PROBE_MAX_DOUBLINGS = 2.0
+FLOOR_SHARE = 0.7         # a 429 never sets the ceiling below 70 % of the pace
 BEST_MEMORY_SECS = 30.0   # after a plateau below the best ceiling of the last 30 s: straight back to it
 HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row)
 HOLD_MAX_SECS = 4.0
@@ -123,26 +124,27 @@ class Backpressure:
 
         Nothing is booked ahead: a waiting call re-reads the rate when it wakes, so a decrease
         holds back the calls already waiting and an increase lets them go sooner."""
+        waited = admitted = False
         while True:
             with self.lock:
                 now = self.clock()
                 interval = 1.0 / self.rate if self.rate else 0.0
                 slot = max(self.last_slot + interval, self.blocked_until)
-                if slot <= now:
+                if slot <= now and admitted:
                     # Claim the slot: a wake-up up to half an interval late keeps the beat;
                     # later (the job sent nothing meanwhile) the beat starts again from now.
                     late = now - (self.last_slot + interval)
-                    paced = late < interval
                     self.last_slot = self.last_slot + interval if late <= interval / 2 else now
-                    self._grow(now, paced)
+                    self._grow(now, paced=waited)
                     self._remember(self.sent, now, now)
+                    return
             if slot > now:
+                waited = True
                 yield slot - now
-                continue
-            if not self.adaptive or self.rng.random() >= self.rejection_probability():
-                return
-            # Throttled by the failure ratio: wait one pacing interval and ask again.
-            yield interval or 0.25
+            elif not self.adaptive or self.rng.random() >= self.rejection_probability():
+                admitted = True
+            else:   # throttled by the failure ratio: wait one pacing interval and ask again
+                yield interval or 0.25
 
     # -- after a call --------------------------------------------------------------
     def _accepted_rate(self, now: float, recent_only: bool = False) -> float:
@@ -219,14 +221,17 @@ class Backpressure:
             if not self.adaptive or sent_at < self.last_decrease:
                 return
             self.streak += 1
-            if not retry_after:
-                hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
-                self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(0.9, 1.1))
+            # The hold applies with a hint too: a token bucket's hint is one token's wait (0.2 s at
+            # 5/s), shorter than it takes the calls already let go to stop meeting 429s.
+            hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
+            self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(0.9, 1.1))
             self.last_decrease, self.last_grow, self.probe_since = now, now, None
             measured = self._accepted_rate(now, recent_only=self.ceiling is None)
             if self.streak > 1 and self.ceiling:
                 return   # the quota is empty (a window): hold, keep the rate learnt while it was open
-            base = measured if measured > 0 else (self.rate or START_RATE) * 0.5
+            # A worker that was held or idle for part of the window accepted less than the quota
+            # would give: one 429 never takes the ceiling below 70 % of the pace (no ratchet to the floor).
+            base = max(measured, FLOOR_SHARE * (self.rate or START_RATE))
             slow_start, self.ceiling = self.ceiling is None, base
             # The rate at the end of slow start includes the quota's burst: not a "good rate".
             if not slow_start and (base >= self.best or now - self.best_at > BEST_MEMORY_SECS):
