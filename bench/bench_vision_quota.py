@@ -1,33 +1,43 @@
-"""Quota use of the Vision backend against the local endpoint with a quota of R calls/s.
+"""Quota use of the Vision backend against the local endpoint, for every quota shape.
 
     python -m bench vision_quota          (or: make bench BENCH=vision_quota)
 
-The endpoint answers without models (`--fixed_labels`) after a fixed latency,
-and accepts R calls per second (token bucket, one second of burst); beyond it,
-429 with Retry-After. The same backfill of N small images runs three ways:
+The endpoint (`python -m pipeline.vision_endpoint --fixed_labels`) answers without
+models; its fault switches set the quota's shape. Each shape runs a short job
+(30 calls' worth of 32-px images, 16 per call) and a long one (200 calls):
 
-* ours, with pacing and adaptive throttling (the default),
-* ours with throttling turned off (retries and Retry-After only),
-* Beam's `RemoteModelHandler` through `RunInference` (its retry decorator and
-  `ReactiveThrottler`; batches of 16), the building block we measured first.
+* token bucket 5 calls/s, burst 5, bare 429 (no Retry-After), 50 ms per call;
+* the same bucket with Retry-After;
+* a per-minute-style window scaled down: 60 calls per 12 s window, all available
+  when the window opens, bare 429 / with Retry-After;
+* the bucket at 2 s per call (16 calls in flight: 5 calls/s x 2 s needs 10);
+* 2 and 4 workers sharing the bucket: independent pipelines (each its own
+  Backpressure, as separate Dataflow workers are), each with its share of images.
 
-Figures: quota use = ideal time ((calls needed - the bucket's initial burst) / R) over the annotate phase
-(first call sent to last answer, from the endpoint's log); images per accepted
-call; share of calls answered 429; images lost (neither annotated nor an error).
-Environment overrides: VISION_BENCH_IMAGES (default 3200), VISION_BENCH_QPS (10),
-VISION_BENCH_LATENCY (0.1 s).
+Figures, from the endpoint's log of every call:
+* quota use = ideal span / actual span of the accepted calls, where ideal =
+  N accepted / R (the quota's long-run rate: 5 calls/s for every shape) and the
+  actual span runs from the first accepted call's arrival to the last one's,
+  plus one call's share (1/R), so N calls at exactly R score 1.0. Nothing is
+  subtracted for the bucket's burst. A window gives all its calls at once, so a
+  job that fits in one window scores far above 1; the long job spans 3-4
+  windows and is bounded by them. `use to t1` ends the span at the last accepted
+  call's answer instead (adds one latency: below 1 for short jobs at 2 s).
+* images per accepted call; share of calls answered 429; images lost (neither a
+  row nor an error row).
+Environment: VISION_BENCH_LENGTHS (default "30,200" calls).
 """
 from __future__ import annotations
 
-import math
 import os
+import shutil
 import tempfile
+import threading
 import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.ml.inference.base import RemoteModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.settings import resolve
@@ -35,6 +45,19 @@ from pipeline.vision_endpoint import control, running_endpoint
 from transforms.list_images import ListImages
 
 NS = "bench_vision"
+RATE = 5.0
+BUCKET = ["--quota_per_sec", "5", "--quota_burst", "5"]
+WINDOW = ["--quota_window_calls", "60", "--quota_window_secs", "12"]
+SHAPES = [  # (label, endpoint flags, workers, --max_concurrent_requests)
+    ("bucket 5/s burst 5, bare 429", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 1, 8),
+    ("bucket 5/s burst 5, Retry-After", [*BUCKET, "--quota_retry_after", "true", "--delay_secs", "0.05"], 1, 8),
+    ("window 60/12 s, bare 429", [*WINDOW, "--quota_retry_after", "false", "--delay_secs", "0.05"], 1, 8),
+    ("window 60/12 s, Retry-After", [*WINDOW, "--quota_retry_after", "true", "--delay_secs", "0.05"], 1, 8),
+    ("bucket 5/s, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 1, 16),
+    ("bucket 5/s, 2 workers", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 2, 8),
+    ("bucket 5/s, 4 workers", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 4, 8),
+]
+QUOTA_SWITCHES = ("quota_per_sec", "quota_burst", "quota_window_calls", "quota_window_secs", "quota_retry_after")
 
 
 def _write_images(folder: str, count: int) -> None:
@@ -59,78 +82,85 @@ def _count(name):
     return inc
 
 
-class _BeamRemoteVision(RemoteModelHandler):
-    """The baseline: Beam's RemoteModelHandler around the same client call (bytes, 16 per call)."""
-
-    def __init__(self, endpoint: str):
-        super().__init__(namespace=NS, num_retries=8)
-        self.endpoint = endpoint
-
-    def create_client(self):
-        from transforms.vision.client import make_client
-        return make_client(self.endpoint)
-
-    def request(self, batch, model, inference_args=None):  # noqa: ARG002 - RemoteModelHandler's signature
-        from transforms.vision.client import to_dict, to_request
-        reqs = [to_request({"content": open(r.uri, "rb").read(), "features": (("LABEL_DETECTION", 15),)})
-                for r in batch]
-        answer = model.batch_annotate_images(requests=reqs, retry=None, timeout=60)
-        return [to_dict(a) for a in answer.responses]
-
-    def batch_elements_kwargs(self):
-        return {"min_batch_size": 16, "max_batch_size": 16}
-
-
-def _run(mode: str, images: str, url: str, n: int, qps: float) -> dict:
+def _pipeline(images: str, url: str, concurrent: int) -> dict:
+    """One worker: list, annotate through its own Backpressure, count rows and error rows."""
+    from transforms.vision.annotate import AnnotateWithVision
     settings, _ = resolve([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}",
-                           "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb"])
-    control(url, "reset", {})
+                           "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb",
+                           f"--max_concurrent_requests={concurrent}"])
     p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    refs = p | "List" >> ListImages(settings.input, settings.category_root)
-    if mode == "beam":
-        inferred, dead = refs | RunInference(_BeamRemoteVision(url)).with_exception_handling()
-        inferred | "CountOk" >> beam.Map(_count("annotated"))
-        dead.failed_inferences | "CountFailedBatches" >> beam.FlatMap(lambda f: f[0]) | beam.Map(_count("errors"))
-    else:
-        from transforms.vision.annotate import AnnotateWithVision
-        out = refs | AnnotateWithVision(settings, adaptive=(mode == "ours"))
-        out["annotated"] | "CountOk" >> beam.Map(_count("annotated"))
-        out["errors"] | "CountErrors" >> beam.Map(_count("errors"))
+    out = p | "List" >> ListImages(settings.input, settings.category_root) | AnnotateWithVision(settings)
+    out["annotated"] | "CountOk" >> beam.Map(_count("annotated"))
+    out["errors"] | "CountErrors" >> beam.Map(_count("errors"))
     result = p.run()
     result.wait_until_finish()
-    counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]
-                if c.key.metric.namespace in (NS, "image_classifier")}
-    log = control(url, "stats")["log"]
+    return {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]
+            if c.key.metric.namespace in (NS, "image_classifier")}
+
+
+def _run(folders: list[str], url: str, concurrent: int) -> list[dict]:
+    """The workers at once, each in a thread with its own pipeline (and so its own Backpressure)."""
+    results: list[dict] = [{} for _ in folders]
+
+    def work(i):
+        results[i] = _pipeline(folders[i], url, concurrent)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(folders))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def figures(log: list[dict], n_images: int, done: int, rate: float = RATE) -> dict:
     ok = [c for c in log if c["status"] == 200]
-    phase = max(c["t1"] for c in log) - min(c["t0"] for c in log)
-    # The bucket starts full: its first max(1, R) calls need no wait.
-    ideal = max(0.0, math.ceil(n / 16) - max(1.0, qps)) / qps
-    done = counters.get("annotated", 0) + counters.get("errors", 0)
-    return {"mode": mode, "calls": len(log), "accepted": len(ok), "phase_s": phase, "ideal_s": ideal,
-            "quota_use": ideal / phase if phase else float("nan"),
-            "images_per_call": sum(c["images"] for c in ok) / max(1, len(ok)),
-            "share_429": sum(c["status"] == 429 for c in log) / max(1, len(log)),
-            "lost": n - done, "errors": counters.get("errors", 0),
-            "throttled_s": counters.get("vision_throttled_msecs", 0) / 1000,
-            "cumulativeThrottlingSeconds": counters.get("cumulativeThrottlingSeconds", 0)}
+    if not ok:
+        return {"use": 0.0, "use_t1": 0.0, "img_call": 0.0, "share_429": 1.0, "lost": n_images - done}
+    ideal = len(ok) / rate
+    first = min(c["t0"] for c in ok)
+    return {"use": ideal / (max(c["t0"] for c in ok) - first + 1 / rate),
+            "use_t1": ideal / (max(c["t1"] for c in ok) - first),
+            "img_call": sum(c["images"] for c in ok) / len(ok), "calls": len(log),
+            "share_429": sum(c["status"] == 429 for c in log) / len(log), "lost": n_images - done}
+
+
+def _split(src: str, dst: str, count: int, workers: int) -> list[str]:
+    """`count` of the images, dealt round-robin into one folder per worker."""
+    names = sorted(os.listdir(src))[:count]
+    folders = [os.path.join(dst, f"w{w}") for w in range(workers)]
+    for f in folders:
+        os.makedirs(f)
+    for i, name in enumerate(names):
+        os.link(os.path.join(src, name), os.path.join(folders[i % workers], name))
+    return folders
 
 
 def main() -> None:
     os.environ.setdefault("NO_GCE_CHECK", "true")
-    n = int(os.environ.get("VISION_BENCH_IMAGES", "3200"))
-    qps = float(os.environ.get("VISION_BENCH_QPS", "10"))
-    latency = float(os.environ.get("VISION_BENCH_LATENCY", "0.1"))
+    lengths = [int(x) for x in os.environ.get("VISION_BENCH_LENGTHS", "30,200").split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        images = os.path.join(tmp, "images")
-        _write_images(images, n)
-        print(f"{n} images, quota {qps:g} calls/s, endpoint latency {latency:g} s, "
-              f"{math.ceil(n / 16)} calls needed")
-        print(f"{'mode':<10}{'quota use':>10}{'img/call':>10}{'429 share':>11}{'calls':>7}{'lost':>6}"
-              f"{'errors':>8}{'phase s':>9}{'throttled s':>13}")
-        with running_endpoint("--fixed_labels", "--quota_per_sec", str(qps), "--delay_secs", str(latency)) as url:
-            for mode in ("ours", "no-throttle", "beam"):
-                t0 = time.monotonic()
-                r = _run(mode, images, url, n, qps)
-                print(f"{mode:<10}{r['quota_use']:>10.2f}{r['images_per_call']:>10.1f}{r['share_429']:>11.1%}"
-                      f"{r['calls']:>7}{r['lost']:>6}{r['errors']:>8}{r['phase_s']:>9.1f}{r['throttled_s']:>13.1f}"
-                      f"   (wall {time.monotonic() - t0:.0f} s)", flush=True)
+        pool = os.path.join(tmp, "pool")
+        _write_images(pool, 16 * max(lengths))
+        print(f"quota long-run rate {RATE:g} calls/s everywhere; 16 images per call; jobs of {lengths} calls")
+        print(f"{'shape':<34}{'calls':>6}{'use':>7}{'use to t1':>10}{'img/call':>9}{'429':>7}{'lost':>6}"
+              f"{'errors':>7}{'wall s':>8}")
+        worst = None
+        for label, flags, workers, concurrent in SHAPES:
+            with running_endpoint("--fixed_labels", *flags) as url:
+                switches = control(url, "faults", {})
+                for calls in lengths:
+                    run_dir = os.path.join(tmp, f"run-{calls}")
+                    folders = _split(pool, run_dir, 16 * calls, workers)
+                    control(url, "reset", {})
+                    control(url, "faults", {k: switches[k] for k in QUOTA_SWITCHES})   # a fresh quota
+                    t0 = time.monotonic()
+                    counters = _run(folders, url, concurrent)
+                    done = sum(c.get("annotated", 0) + c.get("errors", 0) for c in counters)
+                    f = figures(control(url, "stats")["log"], 16 * calls, done)
+                    errors = sum(c.get("errors", 0) for c in counters)
+                    print(f"{label:<34}{calls:>6}{f['use']:>7.2f}{f['use_t1']:>10.2f}{f['img_call']:>9.1f}"
+                          f"{f['share_429']:>7.1%}{f['lost']:>6}{errors:>7}{time.monotonic() - t0:>8.0f}", flush=True)
+                    worst = f if worst is None or f["use"] < worst["use"] else worst
+                    shutil.rmtree(run_dir)
+        if worst:
+            print(f"worst quota use: {worst['use']:.2f}")

@@ -8,7 +8,8 @@ client and seed-style JSON requests work offline, and the pipeline's
     python -m pipeline --input=DIR --backend=vision --vision_endpoint=http://127.0.0.1:8080
 
 For tests and benchmarks it can misbehave the way the real API does: a request
-quota (429 with Retry-After beyond it), 5xx answers, slow answers, dropped
+quota (a token bucket or a per-minute-style window, see pipeline/vision_quota.py;
+429 beyond it, with or without Retry-After), 5xx answers, slow answers, dropped
 connections, invalid JSON and per-image errors. The switches are command-line
 flags and can be changed while it runs (`POST /control/faults` with a JSON
 object of the same names); `GET /control/stats` reports what it served and
@@ -124,9 +125,11 @@ class Handler(BaseHTTPRequestHandler):
         wait = quota.take() if quota else 0.0
         if wait:
             svc.record(t0, len(requests), 429)
+            hint = quota.retry_after if quota else False
             return self._send(429, _status_body(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric "
-                                                "'Requests' of service 'vision.googleapis.com'.", wait),
-                              {"Retry-After": str(max(1, math.ceil(wait)))})
+                                                "'Requests' of service 'vision.googleapis.com'.",
+                                                wait if hint else None),
+                              {"Retry-After": str(max(1, math.ceil(wait)))} if hint else None)
         if svc.every("drop_every", n):
             svc.record(t0, len(requests), 0)
             self.close_connection = True
@@ -228,6 +231,14 @@ def control(url: str, path: str, payload: dict | None = None) -> dict:
         return json.loads(r.read())
 
 
+def _flag(text: str) -> bool:
+    """argparse's type=bool takes any non-empty text for True; this reads true/false/1/0."""
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("true", "1", "yes")
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipeline.settings import REPO_ROOT
     parser = argparse.ArgumentParser(prog="python -m pipeline.vision_endpoint", description=__doc__.split("\n\n")[0])
@@ -243,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixed_labels", action="store_true",
                         help="answer every image with one fixed label and no models (quota benchmarks)")
     for name, default in FAULT_DEFAULTS.items():
-        if name != "image_errors":
+        if isinstance(default, bool):   # --quota_retry_after=false: a bare 429, as some quotas answer
+            parser.add_argument(f"--{name}", type=_flag, default=default, metavar="true|false")
+        elif name != "image_errors":
             parser.add_argument(f"--{name}", type=type(default), default=default)
     parser.add_argument("--image_errors", type=json.loads, default={},
                         help='JSON {"<sha256 of the bytes or the URI>": {"code": 3, "message": "..."}}')

@@ -15,10 +15,15 @@ import threading
 import time
 from typing import Any
 
+from pipeline.vision_quota import TokenBucket, WindowQuota, make_quota
 from transforms.imaging import ImageError, decode_image
 
 FAULT_DEFAULTS: dict[str, Any] = {
-    "quota_per_sec": 0.0,        # calls per second accepted (token bucket, burst of one second); 0 = none
+    "quota_per_sec": 0.0,        # token bucket: calls per second accepted; 0 = none
+    "quota_burst": 0.0,          # the bucket's size in calls (0 = one second's worth)
+    "quota_window_calls": 0,     # per-window quota ("1,800/min"): calls per window, all at once; 0 = none
+    "quota_window_secs": 60.0,   # the window's length (tests scale it down)
+    "quota_retry_after": True,   # 429s carry the wait (RetryInfo + Retry-After); False = a bare 429
     "error_5xx_every": 0,        # every Nth call answers 503
     "drop_every": 0,             # every Nth call: connection closed without an answer
     "slow_every": 0,             # every Nth call waits slow_secs before answering
@@ -73,26 +78,6 @@ def read_gcs_object(uri: str) -> bytes:
     return blob.download_as_bytes()
 
 
-class Quota:
-    """Token bucket: `rate` calls per second with a burst of one second's worth."""
-
-    def __init__(self, rate: float):
-        self.rate, self.capacity = rate, max(1.0, rate)
-        self.tokens, self.updated = self.capacity, time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> float:
-        """0 when the call may go ahead, else the seconds until it could."""
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return 0.0
-            return (1.0 - self.tokens) / self.rate
-
-
 class VisionService:
     """What the endpoint knows: models, fault switches and what it has served."""
 
@@ -104,7 +89,7 @@ class VisionService:
             self.models = LocalModels(model_dir or "", features, threads)
         self.lock = threading.Lock()
         self.faults: dict[str, Any] = dict(FAULT_DEFAULTS)
-        self.quota: Quota | None = None
+        self.quota: TokenBucket | WindowQuota | None = None
         self.set_faults(faults)
         self.reset()
 
@@ -114,8 +99,8 @@ class VisionService:
             raise ValueError(f"unknown fault switch {sorted(unknown)[0]}; known: {', '.join(FAULT_DEFAULTS)}")
         with self.lock:
             self.faults.update(faults)
-            rate = float(self.faults["quota_per_sec"] or 0)
-            self.quota = Quota(rate) if rate > 0 else None
+            if any(k.startswith("quota_") for k in faults) or self.quota is None:
+                self.quota = make_quota(self.faults)
 
     def reset(self) -> None:
         with self.lock:

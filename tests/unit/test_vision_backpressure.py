@@ -3,7 +3,8 @@ import random
 
 import pytest
 
-from transforms.vision.backpressure import (FATAL, OVERLOAD, TRANSIENT, Backpressure, backoff_delay, classify)
+from transforms.vision.backpressure import (DECREASE, FATAL, OVERLOAD, START_RATE, TRANSIENT, Backpressure,
+                                            backoff_delay, classify)
 
 
 class Clock:
@@ -22,21 +23,55 @@ def _bp(**kw):
     return Backpressure(clock=clock, sleep=clock.sleep, seed=1, **kw), clock
 
 
-def test_calls_go_at_once__no_pushback_yet():
+def _steady(bp, clock, rate, secs):
+    """Calls at `rate`/s for `secs`, all accepted (the pacer lets them go: it has grown past `rate`)."""
+    for _ in range(int(rate * secs)):
+        clock.t += 1 / rate
+        bp.acquire()
+        bp.on_success(clock.t)
+
+
+def test_calls_paced_from_the_start_rate_and_speeding_up__no_pushback_yet():
+    # Changed on purpose (issue 12): calls used to go unpaced until the first 429, so every call
+    # in flight met the first 429; now slow start paces them from START_RATE, x4 per second.
     bp, clock = _bp()
-    assert [bp.acquire() for _ in range(20)] == [0.0] * 20
+    first = [bp.acquire() for _ in range(3)]
+    assert first[0] == 0.0 and first[1] == pytest.approx(1 / START_RATE)
+    start = clock.t
+    while bp.rate < 8 * START_RATE:
+        bp.acquire()
+        bp.on_success(clock.t)
+    assert clock.t - start < 2.0                      # x8 in 1.5 s
 
 
 def test_rate_drops_below_the_accepted_rate__429_after_steady_successes():
     bp, clock = _bp()
-    for _ in range(40):            # 10 accepted calls per second for 4 s
-        bp.acquire()
-        bp.on_success()
-        clock.t += 0.1
-    bp.on_overload(None)
-    assert bp.rate == pytest.approx(0.9 * 10, rel=0.06)
-    waits = [bp.acquire() for _ in range(5)]
-    assert sum(waits) == pytest.approx(4 / bp.rate, rel=0.01)   # calls now spaced 1/rate apart
+    _steady(bp, clock, 10, 12)                        # 10 accepted calls per second for 12 s
+    bp.on_overload(None, clock.t)
+    assert bp.rate == pytest.approx(DECREASE * 10, rel=0.06)
+    assert bp.ceiling == pytest.approx(10, rel=0.06)
+
+
+def test_one_decrease_per_congestion_event__429s_of_calls_already_in_flight():
+    bp, clock = _bp()
+    _steady(bp, clock, 10, 12)
+    in_flight_sent = clock.t - 0.05
+    bp.on_overload(None, clock.t)
+    once = bp.rate
+    for _ in range(5):                                # answers to calls sent before the decrease
+        bp.on_overload(None, in_flight_sent)
+    assert bp.rate == once and bp.streak == 1
+
+
+def test_holds_double_for_429s_in_a_row__quota_empty():
+    bp, clock = _bp()
+    _steady(bp, clock, 10, 12)
+    holds = []
+    for _ in range(5):
+        bp.on_overload(None, clock.t)
+        holds.append(bp.blocked_until - clock.t)
+        clock.t = bp.blocked_until
+    assert holds == pytest.approx([0.5, 1.0, 2.0, 4.0, 4.0], rel=0.11)
 
 
 def test_every_call_waits_for_the_hint__retry_after():
@@ -46,18 +81,28 @@ def test_every_call_waits_for_the_hint__retry_after():
     assert bp.acquire() == 0.0
 
 
-def test_rate_recovers_slowly__successes_after_a_decrease():
+def test_rate_back_at_the_ceiling_within_2_s__successes_after_a_decrease():
     bp, clock = _bp()
-    for _ in range(40):
+    _steady(bp, clock, 10, 12)
+    bp.on_overload(None, clock.t)
+    clock.t = bp.blocked_until
+    low, start = bp.rate, clock.t
+    while bp.rate < 0.97 * bp.ceiling:
         bp.acquire()
-        bp.on_success()
-        clock.t += 0.1
-    bp.on_overload(None)
-    low = bp.rate
-    for _ in range(100):
-        clock.t += 0.1
-        bp.on_success()
-    assert low * 1.3 < bp.rate < low * 1.5     # +3.5 % per second for 10 s
+        bp.on_success(clock.t)
+    assert low < 0.9 * bp.ceiling and clock.t - start < 2.0
+
+
+def test_rate_does_not_grow__job_sends_less_than_the_rate():
+    bp, clock = _bp()
+    _steady(bp, clock, 10, 12)
+    bp.on_overload(None, clock.t)
+    rate = bp.rate
+    for _ in range(30):                   # one call every 2 s: the job, not the pacer, is the limit
+        clock.t += 2.0
+        bp.acquire()
+        bp.on_success(clock.t)
+    assert bp.rate == rate
 
 
 def test_hard_cap_paces_from_the_first_call__requests_per_minute():
@@ -107,3 +152,47 @@ def test_dropped_connections_and_bad_json_are_retried__transport_errors():
     assert classify(requests.exceptions.ReadTimeout("slow")) == TRANSIENT
     assert classify(ParseError("not json")) == TRANSIENT
     assert classify(RuntimeError("a bug")) == FATAL
+
+
+class _Answer:
+    """A fake google-cloud-vision client: `refusals` 429s (with an optional Retry-After), then an answer."""
+
+    def __init__(self, refusals, retry_after=None):
+        self.refusals, self.retry_after = refusals, retry_after
+
+    def batch_annotate_images(self, requests, retry, timeout):  # noqa: ARG002 - the client's signature
+        from google.api_core import exceptions
+        from google.cloud import vision
+        if self.refusals:
+            self.refusals -= 1
+            response = None
+            if self.retry_after:
+                response = type("R", (), {"headers": {"Retry-After": str(self.retry_after)},
+                                          "json": lambda _self: {}})()
+            raise exceptions.TooManyRequests("Quota exceeded", response=response)
+        return vision.BatchAnnotateImagesResponse(responses=[vision.AnnotateImageResponse() for _ in requests])
+
+
+@pytest.mark.parametrize("retry_after", [None, 3], ids=["bare 429", "Retry-After 3 s"])
+def test_wait_after_429s_counts_as_throttled_time__quota_refusals(retry_after):
+    from transforms.vision.client import VisionCaller
+    bp, clock = _bp()
+    caller = VisionCaller(None, bp, sleep=clock.sleep, clock=clock, client=_Answer(3, retry_after))
+    start = clock.t
+    out = caller.annotate([{"content": b"x", "features": (("LABEL_DETECTION", 5),)}])
+    assert out.responses == [{}] and out.overloaded == 3
+    # The fake clock moves only while the caller waits: every second of it is throttled time.
+    assert out.throttled_secs == pytest.approx(clock.t - start)
+    assert out.throttled_secs >= (3 * retry_after if retry_after else 0.5 + 1.0 + 2.0) * 0.9
+
+
+def test_throttled_time_reaches_beams_counter__whole_seconds_carried_over():
+    from transforms.vision.annotate import VisionConfig, _CallVision
+    dofn = _CallVision(VisionConfig(None, (), 1024, 1, 0, True, "run"))
+    assert dofn.signaler.throttling_metric.metric_name.name == "cumulativeThrottlingSeconds"
+    seen = {"secs": [], "msecs": []}
+    dofn.signaler.throttling_metric = type("C", (), {"inc": lambda _s, n: seen["secs"].append(n)})()
+    dofn.throttled_ms = type("C", (), {"inc": lambda _s, n: seen["msecs"].append(n)})()
+    for secs in (0.6, 0.6, 2.3):
+        dofn._count({"throttled": secs})
+    assert seen["secs"] == [1, 2] and sum(seen["msecs"]) == 3500     # 3.5 s: 3 whole seconds, 0.5 carried

@@ -1,6 +1,6 @@
 """AnnotateWithVision: ImageRef -> AnnotatedImage through the Cloud Vision API.
 
-    refs -> BatchImages (one key, GroupIntoBatches of 16 with a flush timeout)
+    refs -> BatchImages (4 keys by name, GroupIntoBatches of 16 with a flush timeout)
          -> Reshuffle (spread the batches over the workers)
          -> CallVision (per worker: a pool of --max_concurrent_requests calls;
                         each batch: prepare URI-or-bytes, call, fall back to bytes)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import uuid
+import zlib
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -30,7 +31,7 @@ from transforms.clients import anonymous_beam_credentials_for_emulators
 from transforms.imaging import ImageError
 from transforms.list_images import NAMESPACE
 from transforms.parse import rpc_code_name
-from transforms.records import AnnotatedImage, error_row
+from transforms.records import AnnotatedImage, ImageRef, error_row
 from transforms.vision.image_requests import (MAX_IMAGES_PER_CALL, URI_FALLBACK_CODES, by_bytes, by_uri,
                                               split_for_calls)
 
@@ -174,8 +175,17 @@ class _CallVision(beam.DoFn):
                 self.throttled_carry -= whole
 
 
-def _single_key(ref):
-    return 0, ref
+BATCH_KEYS = 4   # GroupIntoBatches keys: a fixed small range, not one hot key
+
+
+def _batching_key(ref):
+    """One of BATCH_KEYS keys, by a stable hash of the image's name.
+
+    GroupIntoBatches on one key puts every name of the job through one worker's state on
+    Dataflow (a hot key). A few keys bound that, and still fill batches: a job leaves at most
+    BATCH_KEYS partial batches. (GroupIntoBatches.WithShardedKey shards only in streaming.)
+    """
+    return zlib.crc32(ref.uri.encode("utf-8", "surrogatepass")) % BATCH_KEYS, ref
 
 
 class AnnotateWithVision(beam.PTransform):
@@ -191,7 +201,8 @@ class AnnotateWithVision(beam.PTransform):
 
     def expand(self, refs):
         batches = (refs
-                   | "KeyForBatching" >> beam.Map(_single_key)
+                   | "KeyForBatching" >> beam.Map(_batching_key).with_output_types(
+                       beam.typehints.KV[int, ImageRef])
                    | "BatchImages" >> beam.GroupIntoBatches(MAX_IMAGES_PER_CALL,
                                                             max_buffering_duration_secs=self.max_wait or None)
                    | "SpreadBatches" >> beam.Reshuffle())

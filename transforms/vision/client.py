@@ -6,6 +6,11 @@ credentials). The library's own retry is turned off so that every attempt goes
 through this worker's `Backpressure` (pacing, Retry-After, adaptive throttling),
 and the answer is checked to hold exactly one response per image before it is
 trusted: responses are tied to images by position, nothing else.
+
+Every second spent waiting for this call (pacing, the hold or Retry-After after a
+429, the backoff after a 5xx) is added to `CallOutcome.throttled_secs`, which
+the DoFn reports as Beam's `cumulativeThrottlingSeconds`: Beam's own throttler
+counts only its pre-emptive waits, and Dataflow's autoscaler reads this counter.
 """
 from __future__ import annotations
 
@@ -90,8 +95,8 @@ class VisionCaller:
 
     def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float = CALL_TIMEOUT_SECS,
                  max_attempts: int = MAX_ATTEMPTS, max_overload_secs: float = MAX_OVERLOAD_SECS,
-                 sleep=time.sleep, clock=time.monotonic):
-        self.client = make_client(endpoint)
+                 sleep=time.sleep, clock=time.monotonic, client=None):
+        self.client = client if client is not None else make_client(endpoint)
         self.bp, self.timeout = backpressure, timeout
         self.max_attempts, self.max_overload_secs = max_attempts, max_overload_secs
         self.sleep, self.clock = sleep, clock
@@ -104,13 +109,14 @@ class VisionCaller:
         while True:
             out.throttled_secs += self.bp.acquire()
             out.attempts += 1
+            sent = self.bp.clock()
             try:
                 answer = self.client.batch_annotate_images(requests=requests, retry=None, timeout=self.timeout)
                 if len(answer.responses) != len(requests):
                     raise ValueError(f"the answer holds {len(answer.responses)} responses for "
                                      f"{len(requests)} images")
                 out.responses = [to_dict(r) for r in answer.responses]
-                self.bp.on_success()
+                self.bp.on_success(sent)
                 return out
             except Exception as e:  # noqa: BLE001 - classified below; unknown kinds are fatal
                 kind = classify(e)
@@ -121,10 +127,12 @@ class VisionCaller:
                 if kind == OVERLOAD:
                     out.overloaded += 1
                     hint = retry_after_seconds(e)
-                    self.bp.on_overload(hint)
+                    self.bp.on_overload(hint, sent)
                     if self.clock() - started > self.max_overload_secs:
                         return out
-                    delay = 0.0 if hint else backoff_delay(min(out.overloaded, 6), self.rng)
+                    # The wait after a 429 is the Backpressure's hold (the hint, or its own hold
+                    # when pacing is on), spent in acquire(); with pacing off, a blind backoff.
+                    delay = 0.0 if hint or self.bp.adaptive else backoff_delay(min(out.overloaded, 6), self.rng)
                 else:
                     out.transient_failures += 1
                     self.bp.on_failure()

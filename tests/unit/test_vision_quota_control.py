@@ -1,0 +1,79 @@
+"""The Vision rate controller against simulated quotas of every shape (tests/unit/quota_sim.py).
+
+Quota use is (accepted calls / the quota's long-run rate) over the accepted calls' span, no burst
+subtracted: 1.0 means the quota's rate was used from the first accepted call to the last; a window
+quota, whose tokens all come at once, can give more than 1 to a short job.
+"""
+import pytest
+
+from pipeline.vision_quota import TokenBucket, WindowQuota
+from tests.unit.quota_sim import simulate
+
+
+def bucket(rate=5.0, burst=5.0, hint=False):
+    return lambda clock: TokenBucket(rate, burst, hint, clock)
+
+
+def window(calls=60, secs=12.0, hint=False):
+    return lambda clock: WindowQuota(calls, secs, hint, clock)
+
+
+SHAPES = {
+    "bucket 5/s burst 5, bare 429": (bucket(), {}),
+    "bucket 5/s burst 5, Retry-After": (bucket(hint=True), {}),
+    "window 60 per 12 s, bare 429": (window(), {}),
+    "window 60 per 12 s, Retry-After": (window(hint=True), {}),
+    "bucket 5/s, 2 s latency, 16 calls in flight": (bucket(), {"latency": 2.0, "concurrency": 16}),
+    "bucket 30/s burst 30 (the real API's 1,800/min)": (bucket(30.0, 30.0), {}),
+}
+
+
+@pytest.mark.parametrize("calls", [30, 200])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_quota_is_used__every_shape_short_and_long_job(shape, calls):
+    make, kw = SHAPES[shape]
+    scale = 6 if "30/s" in shape else 1          # as many seconds of quota as at 5/s
+    r = simulate(make, calls * scale, **kw)
+    assert r.quota_use >= 0.9, (shape, r.quota_use)
+    assert r.share_429 <= (0.15 if calls == 30 else 0.10), (shape, r.share_429)
+
+
+@pytest.mark.parametrize("workers,least_use", [(2, 0.9), (4, 0.7)])
+@pytest.mark.parametrize("make", [bucket(), window()], ids=["bucket", "window"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_quota_is_used_by_independent_workers__one_shared_quota(make, workers, least_use, seed):
+    # Known limit (README, "Quota benchmark"): each worker learns only its own share, so with
+    # 4 workers the last one left at the end of a job climbs from its share for a few seconds,
+    # and 429s grow with the number of workers probing.
+    r = simulate(make, 400, workers=workers, seed=seed)
+    assert r.quota_use >= least_use, r.quota_use
+    assert r.share_429 <= 0.25, r.share_429
+
+
+@pytest.mark.parametrize("make,kw", [(bucket(), {}), (bucket(hint=True), {}), (bucket(), {"workers": 2}),
+                                     (bucket(), {"latency": 2.0, "concurrency": 16})],
+                         ids=["bare 429", "Retry-After", "2 workers", "2 s latency"])
+def test_rate_recovers_within_6_s__burst_of_429s_from_another_client(make, kw):
+    # From 10 s to 15 s someone else takes tokens at 4x the quota: every call meets a 429.
+    r = simulate(make, 400, intruder=(10.0, 15.0, 20.0), **kw)
+    assert r.accepted_between(12.0, 15.0) < 0.5 * 3 * r.rate      # the burst really pushed back
+    recovered = next(t / 4 for t in range(60, 4 * 60) if r.accepted_between(t / 4, t / 4 + 1) >= 0.9 * r.rate)
+    assert recovered - 15.0 <= 6.0, recovered
+
+
+def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
+    # 60 calls accepted in the first 2 s, then refused until the 12-s window turns: the
+    # long-run rate is 60 calls per 12 s, not the 30/s the burst went at.
+    from transforms.vision.backpressure import Backpressure
+    from tests.unit.quota_sim import SimClock
+    clock = SimClock()
+    bp = Backpressure(clock=clock, sleep=clock.sleep, seed=1)
+    for _ in range(60):
+        bp.on_success(clock.t)
+        clock.t += 2 / 60
+    for _ in range(4):
+        bp.on_overload(None, clock.t)
+        clock.t = max(clock.t, bp.blocked_until)
+    clock.t = 1012.0
+    bp.on_success(clock.t)
+    assert bp.rate == pytest.approx(60 / 12, rel=0.05)
