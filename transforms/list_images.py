@@ -151,7 +151,7 @@ class _PlanRanges(beam.DoFn):
 
     def _folders(self, bucket: str):
         def folders(group: str) -> list:
-            pages = self.client.list_blobs(bucket, prefix=group or None, delimiter="/", page_size=1000,
+            pages = self.client.list_blobs(bucket, prefix=group or None, delimiter="/", page_size=PAGE,
                                            fields="prefixes,nextPageToken").pages
             page = next(pages, None)   # one page only: a huge flat folder is never paged through
             return list(page.prefixes) if page is not None else []
