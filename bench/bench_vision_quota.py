@@ -89,9 +89,9 @@ def _pipeline(images: str, url: str, concurrent: int) -> dict:
                            "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb",
                            f"--max_concurrent_requests={concurrent}"])
     p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    out = p | "List" >> ListImages(settings.input, settings.category_root) | AnnotateWithVision(settings)
-    out["annotated"] | "CountOk" >> beam.Map(_count("annotated"))
-    out["errors"] | "CountErrors" >> beam.Map(_count("errors"))
+    out = (p | "List" >> ListImages(settings.input, settings.category_root)).ok | AnnotateWithVision(settings)
+    out.ok | "CountOk" >> beam.Map(_count("annotated"))
+    out.errors | "CountErrors" >> beam.Map(_count("errors"))
     result = p.run()
     result.wait_until_finish()
     return {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]

@@ -12,6 +12,8 @@ from apache_beam.ml.inference.base import RunInference
 from transforms.local.handler import LocalModelHandler, local_max_side
 from transforms.read_images import ReadImages
 from transforms.records import AnnotatedImage, error_row
+from transforms.stage import StageOutput
+
 
 def _to_annotated(result) -> AnnotatedImage:
     item = result.example
@@ -37,15 +39,15 @@ class AnnotateLocally(beam.PTransform):
         read = refs | "ReadImages" >> ReadImages(local_max_side(s.features))
         handler = LocalModelHandler(s.model_dir, s.features, s.inference_batch_size,
                                     detector_model=s.detector_model)
-        inferred, dead = read.images | "RunModels" >> RunInference(handler).with_exception_handling()
+        inferred, dead = read.ok | "RunModels" >> RunInference(handler).with_exception_handling()
         annotated = inferred | "ToAnnotated" >> beam.Map(_to_annotated)
         failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_to_errors)
         errors = (read.errors, failed) | "AllErrors" >> beam.Flatten()
-        return {"annotated": annotated, "errors": errors}
+        return StageOutput(annotated, errors)
 
 
 class AnnotateImages(beam.PTransform):
-    """{'annotated': AnnotatedImage, 'errors': error rows} for a PCollection of ImageRef."""
+    """ImageRef -> StageOutput(ok=AnnotatedImage, errors=error rows)."""
 
     def __init__(self, settings):
         super().__init__()

@@ -20,15 +20,13 @@ import shutil
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-
 from google.api_core.retry import Retry
 
+from transforms import metrics
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
-from transforms.list_images import NAMESPACE
 from transforms.records import ImageRef, error_row
+from transforms.stage import ERRORS, split_outputs
 
-ERRORS = "errors"
 COPY_GENERATION = "classified-copy-generation"   # metadata: the source generation a copy holds
 # Writing the same copy twice gives the same object, so retrying a copy is safe
 # (the storage client only retries idempotent calls by default).
@@ -63,9 +61,9 @@ def category_destination(category_root: str, category: str, rel_path: str) -> st
 class _Copy(beam.DoFn):
     def __init__(self, category_root: str):
         self.category_root = category_root
-        self.copied = Metrics.counter(NAMESPACE, "copies_written")
-        self.failed = Metrics.counter(NAMESPACE, "copies_failed")
-        self.kept = Metrics.counter(NAMESPACE, "copies_kept_same_or_newer")
+        self.copied = metrics.counter("copies_written")
+        self.failed = metrics.counter("copies_failed")
+        self.kept = metrics.counter("copies_kept_same_or_newer")
 
     def setup(self):
         self._client = None
@@ -138,7 +136,7 @@ class _Copy(beam.DoFn):
                 ERRORS, error_row(ref, "copy", "copy_failed", f"could not copy to {dest}: {type(e).__name__}: {e}"))
             return
         self.copied.inc()
-        yield ref, dict(row, category_uri=dest)
+        yield dict(row, category_uri=dest)
 
 
 class CopyToCategoryFolders(beam.PTransform):
@@ -149,4 +147,5 @@ class CopyToCategoryFolders(beam.PTransform):
         self.category_root = category_root
 
     def expand(self, pairs):
-        return pairs | "Copy" >> beam.ParDo(_Copy(self.category_root)).with_outputs(ERRORS, main="copied")
+        return split_outputs(pairs | "Copy" >> beam.ParDo(_Copy(self.category_root)).with_outputs(
+            ERRORS, main="rows"), "rows")

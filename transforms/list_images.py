@@ -14,24 +14,23 @@ import datetime as dt
 import os
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
+from transforms import metrics, progress
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
 from transforms.list_ranges import DEFAULT_RANGES, KeyRange, plan_boundaries, ranges_from
 from transforms.records import ImageRef
+from transforms.stage import StageOutput, no_errors
 
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
     ".ico", ".avif", ".heic", ".heif",
 })
-NAMESPACE = "image_classifier"
 PAGE = 1000   # names per list request
 
 
 def progress_tracker():
     """The launching process's progress tracker on a local runner (it learns the total here), else None."""
-    from transforms.progress import current  # late: transforms.progress imports NAMESPACE from here
-    return current()
+    return progress.current()
 
 
 def is_image_name(name: str) -> bool:
@@ -86,9 +85,9 @@ class _Tally:
     """The listing's counters, shared by the folder, range and manifest listers."""
 
     def __init__(self):
-        self.listed = Metrics.counter(NAMESPACE, "listed_images")
-        self.skipped = Metrics.counter(NAMESPACE, "skipped_not_image")
-        self.skipped_copies = Metrics.counter(NAMESPACE, "skipped_copies")
+        self.listed = metrics.counter("listed_images")
+        self.skipped = metrics.counter("skipped_not_image")
+        self.skipped_copies = metrics.counter("skipped_copies")
         self.tracker = None
 
     def count(self, outcome) -> bool:
@@ -132,7 +131,7 @@ class _PlanRanges(beam.DoFn):
 
     def __init__(self, target: int):
         self.target = target
-        self.planned = Metrics.counter(NAMESPACE, "listing_ranges")
+        self.planned = metrics.counter("listing_ranges")
 
     def setup(self):
         self.client = storage_client()
@@ -178,7 +177,7 @@ class _ListRange(beam.DoFn):
     def __init__(self, category_root: str):
         self.category_root = category_root
         self.tally = _Tally()
-        self.ranges_done = Metrics.counter(NAMESPACE, "listing_ranges_done")
+        self.ranges_done = metrics.counter("listing_ranges_done")
 
     def setup(self):
         self.client = storage_client()
@@ -201,7 +200,7 @@ class _ListRange(beam.DoFn):
 
 
 class ListImages(beam.PTransform):
-    """PCollection[ImageRef] of every image under `input_path` (folder or gs://).
+    """StageOutput(ok=ImageRef of every image under `input_path` (folder or gs://), errors=none).
 
     A bucket prefix is cut into key ranges that are spread over workers and
     listed in parallel; there is no barrier after the listing, so each range's
@@ -216,10 +215,13 @@ class ListImages(beam.PTransform):
     def expand(self, pbegin):
         root = pbegin | "Root" >> beam.Create([self.input_path])
         if not self.input_path.startswith("gs://"):
-            return (root
-                    | "List" >> beam.ParDo(_ListFolder(self.category_root))
-                    | "Spread" >> beam.Reshuffle())  # a folder is listed by one task: spread its images
-        return (root
-                | "PlanRanges" >> beam.ParDo(_PlanRanges(self.listing_ranges))
-                | "SpreadRanges" >> beam.Reshuffle()
-                | "ListRanges" >> beam.ParDo(_ListRange(self.category_root)))
+            images = (root
+                      | "List" >> beam.ParDo(_ListFolder(self.category_root))
+                      | "Spread" >> beam.Reshuffle())  # a folder is listed by one task: spread its images
+        else:
+            images = (root
+                      | "PlanRanges" >> beam.ParDo(_PlanRanges(self.listing_ranges))
+                      | "SpreadRanges" >> beam.Reshuffle()
+                      | "ListRanges" >> beam.ParDo(_ListRange(self.category_root)))
+        # A listing names only what exists: it turns no image away (a failed listing fails the job).
+        return StageOutput(images, no_errors(pbegin, "NoListingErrors"))

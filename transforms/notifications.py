@@ -28,17 +28,25 @@ import dataclasses
 import json
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 
+from transforms import metrics
 from transforms.clients import COPY_MARKER, storage_client
-from transforms.list_images import NAMESPACE, is_image_name
+from transforms.list_images import is_image_name
 from transforms.notification_fields import (
-    MAX_CONTENT_TYPE, MalformedNotification, bucket_name, iso_time, json_object, object_name, optional_text,
-    shown, strict_int)
+    MAX_CONTENT_TYPE,
+    MalformedNotification,
+    bucket_name,
+    iso_time,
+    json_object,
+    object_name,
+    optional_text,
+    shown,
+    strict_int,
+)
 from transforms.records import ImageRef, error_row
+from transforms.stage import ERRORS, StageOutput
 
-ERRORS = "errors"
 FINALIZE = "OBJECT_FINALIZE"
 GCS_EVENTS = ("OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE", "OBJECT_METADATA_UPDATE")
 CE_PREFIX = "google.cloud.storage.object.v1."
@@ -164,10 +172,10 @@ def malformed_uri(subscription: str, message_id) -> str:
 class _ParseNotification(beam.DoFn):
     def __init__(self, subscription: str, category_root: str):
         self.subscription, self.category_root = subscription, category_root
-        self.received = Metrics.counter(NAMESPACE, "notifications_received")
-        self.images = Metrics.counter(NAMESPACE, "notified_images")
-        self.malformed = Metrics.counter(NAMESPACE, "notifications_malformed")
-        self.skipped = {r: Metrics.counter(NAMESPACE, f"notifications_skipped_{r}")
+        self.received = metrics.counter("notifications_received")
+        self.images = metrics.counter("notified_images")
+        self.malformed = metrics.counter("notifications_malformed")
+        self.skipped = {r: metrics.counter(f"notifications_skipped_{r}")
                         for r in ("ignored_event", "copy", "folder", "not_image")}
 
     def process(self, message):
@@ -193,8 +201,8 @@ class _CompleteFromStorage(beam.DoFn):
 
     def __init__(self, category_root: str):
         self.category_root = category_root
-        self.skipped_copies = Metrics.counter(NAMESPACE, "notifications_skipped_copy")
-        self.vanished = Metrics.counter(NAMESPACE, "notified_images_not_found")
+        self.skipped_copies = metrics.counter("notifications_skipped_copy")
+        self.vanished = metrics.counter("notified_images_not_found")
 
     def setup(self):
         self._client = None
@@ -238,4 +246,4 @@ class ReadGcsNotifications(beam.PTransform):
                      | "CompleteFromStorage" >> beam.ParDo(
                          _CompleteFromStorage(self.category_root)).with_outputs(ERRORS, main="images"))
         errors = (parsed[ERRORS], completed[ERRORS]) | "NotificationErrors" >> beam.Flatten()
-        return {"images": completed.images, "errors": errors}
+        return StageOutput(completed.images, errors)

@@ -6,13 +6,12 @@ becomes that image's error row; the rest of the batch is unaffected.
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from transforms.list_images import NAMESPACE
+from transforms import metrics
 from transforms.parse import response_error, response_to_row
 from transforms.records import AnnotatedImage, error_row
+from transforms.stage import ERRORS, split_outputs
 
-ERRORS = "errors"
 FEATURE_COLUMNS = ("labels", "objects", "safe_search", "faces", "text", "landmarks", "logos", "dominant_colors")
 
 
@@ -20,7 +19,7 @@ class _Parse(beam.DoFn):
     def __init__(self, min_confidence: float, max_labels: int, quarantine_category: str):
         self.min_confidence, self.max_labels = min_confidence, max_labels
         self.quarantine_category = quarantine_category
-        self.classified = Metrics.counter(NAMESPACE, "images_classified")
+        self.classified = metrics.counter("images_classified")
 
     def process(self, item: AnnotatedImage):
         err = response_error(item.response)
@@ -39,12 +38,12 @@ class _Parse(beam.DoFn):
                 ERRORS, error_row(item.ref, "parse", "bad_response", f"could not parse the answer: {e!r}"))
             return
         self.classified.inc()
-        Metrics.counter(NAMESPACE, f"category_{row['primary_category']}").inc()
+        metrics.counter(f"category_{row['primary_category']}").inc()
         for column in FEATURE_COLUMNS:   # per-feature counts, shown in the Dataflow console
             if row.get(column):
-                Metrics.counter(NAMESPACE, f"found_{column}").inc()
+                metrics.counter(f"found_{column}").inc()
         if row.get("is_safe") is False:
-            Metrics.counter(NAMESPACE, "unsafe_images").inc()
+            metrics.counter("unsafe_images").inc()
         yield item.ref, row
 
 
@@ -55,5 +54,5 @@ class ParseAnnotations(beam.PTransform):
 
     def expand(self, annotated):
         s = self.settings
-        return annotated | "Parse" >> beam.ParDo(
-            _Parse(s.min_confidence, s.max_labels, s.quarantine_category)).with_outputs(ERRORS, main="rows")
+        return split_outputs(annotated | "Parse" >> beam.ParDo(
+            _Parse(s.min_confidence, s.max_labels, s.quarantine_category)).with_outputs(ERRORS, main="rows"), "rows")

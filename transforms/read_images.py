@@ -12,15 +12,14 @@ import collections
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import metrics
 from transforms.clients import anonymous_beam_credentials_for_emulators, split_gcs, storage_client
 from transforms.imaging import MAX_FILE_BYTES, ImageError, decode_image
-from transforms.list_images import NAMESPACE
 from transforms.records import ImageRef, LoadedImage, error_row
+from transforms.stage import ERRORS, split_outputs
 
-ERRORS = "errors"
 NOT_FOUND = "the object no longer exists (deleted or overwritten before it was read)"
 _client = None
 
@@ -78,9 +77,9 @@ class _ReadAndDecode(beam.DoFn):
 
     def __init__(self, max_side: int):
         self.max_side = max_side
-        self.decoded = Metrics.counter(NAMESPACE, "images_decoded")
-        self.failed = Metrics.counter(NAMESPACE, "images_unreadable")
-        self.read_bytes = Metrics.distribution(NAMESPACE, "image_bytes")
+        self.decoded = metrics.counter("images_decoded")
+        self.failed = metrics.counter("images_unreadable")
+        self.read_bytes = metrics.distribution("image_bytes")
 
     def setup(self):
         from concurrent.futures import ThreadPoolExecutor
@@ -133,5 +132,5 @@ class ReadImages(beam.PTransform):
         self.max_side = max_side
 
     def expand(self, refs):
-        return refs | "ReadAndDecode" >> beam.ParDo(_ReadAndDecode(self.max_side)).with_outputs(
-            ERRORS, main="images")
+        return split_outputs(refs | "ReadAndDecode" >> beam.ParDo(_ReadAndDecode(self.max_side)).with_outputs(
+            ERRORS, main="images"), "images")

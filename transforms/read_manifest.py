@@ -23,13 +23,13 @@ import itertools
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.metrics import Metrics
 
+from transforms import metrics
 from transforms.clients import storage_client
-from transforms.list_images import NAMESPACE, _Tally, object_ref, progress_tracker
+from transforms.list_images import _Tally, object_ref, progress_tracker
 from transforms.records import error_row
+from transforms.stage import ERRORS, StageOutput
 
-ERRORS = "errors"
 STAGE = "manifest"
 INVENTORY_COLUMNS = ("bucket", "name")  # the columns an inventory report cannot do without
 
@@ -139,7 +139,7 @@ class _ReadManifestFile(beam.DoFn):
     def __init__(self, category_root: str):
         self.category_root = category_root
         self.tally = _Tally()
-        self.bad_lines = Metrics.counter(NAMESPACE, "manifest_bad_lines")
+        self.bad_lines = metrics.counter("manifest_bad_lines")
 
     def setup(self):
         self.tally.tracker = progress_tracker()
@@ -205,4 +205,4 @@ class ReadManifest(beam.PTransform):
                 | "OpenManifests" >> fileio.ReadMatches()
                 | "ParseManifests" >> beam.ParDo(_ReadManifestFile(self.category_root)).with_outputs(
                     ERRORS, main="images"))
-        return {"images": read.images | "SpreadImages" >> beam.Reshuffle(), "errors": read[ERRORS]}
+        return StageOutput(read.images | "SpreadImages" >> beam.Reshuffle(), read[ERRORS])

@@ -43,8 +43,8 @@ def _read(pattern, images, errors):
     """Run ReadManifest alone: its images' keys and its errors' (file:line, code)."""
     with beam.Pipeline() as p:
         out = p | ReadManifest(pattern, f"gs://{BUCKET}/classified")
-        assert_that(out["images"] | beam.Map(lambda r: r.key), equal_to(images), label="images")
-        assert_that(out["errors"] | beam.Map(lambda e: (e["uri"].rsplit("/", 1)[-1], e["code"])),
+        assert_that(out.ok | beam.Map(lambda r: r.key), equal_to(images), label="images")
+        assert_that(out.errors | beam.Map(lambda e: (e["uri"].rsplit("/", 1)[-1], e["code"])),
                     equal_to(errors), label="errors")
 
 

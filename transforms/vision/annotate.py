@@ -23,19 +23,18 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
-from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import metrics
 from transforms.backends import TEXT_FEATURES
 from transforms.clients import anonymous_beam_credentials_for_emulators
 from transforms.imaging import ImageError
-from transforms.list_images import NAMESPACE
+from transforms.metrics import NAMESPACE
 from transforms.parse import rpc_code_name
 from transforms.records import AnnotatedImage, ImageRef, error_row
-from transforms.vision.image_requests import (MAX_IMAGES_PER_CALL, URI_FALLBACK_CODES, by_bytes, by_uri,
-                                              split_for_calls)
+from transforms.stage import ERRORS, split_outputs
+from transforms.vision.image_requests import MAX_IMAGES_PER_CALL, URI_FALLBACK_CODES, by_bytes, by_uri, split_for_calls
 
-ERRORS = "errors"
 MODEL_VERSION = "cloud-vision-v1"
 
 
@@ -124,12 +123,12 @@ class _CallVision(beam.DoFn):
 
     def __init__(self, cfg: VisionConfig):
         self.cfg = cfg
-        self.counters = {k: Metrics.counter(NAMESPACE, n) for k, n in (
+        self.counters = {k: metrics.counter(n) for k, n in (
             ("calls", "vision_calls"), ("attempts", "vision_attempts"), ("overloaded", "vision_calls_429"),
             ("transient", "vision_calls_retried_failures"), ("image_errors", "vision_image_errors"),
             ("failed_images", "vision_images_failed"), ("unreadable", "vision_images_unreadable"))}
-        self.images_per_call = Metrics.distribution(NAMESPACE, "vision_images_per_call")
-        self.throttled_ms = Metrics.counter(NAMESPACE, "vision_throttled_msecs")
+        self.images_per_call = metrics.distribution("vision_images_per_call")
+        self.throttled_ms = metrics.counter("vision_throttled_msecs")
         self.signaler = ThrottlingSignaler(NAMESPACE)   # cumulativeThrottlingSeconds, whole seconds
         self.throttled_carry = 0.0
 
@@ -207,4 +206,4 @@ class AnnotateWithVision(beam.PTransform):
                                                             max_buffering_duration_secs=self.max_wait or None)
                    | "SpreadBatches" >> beam.Reshuffle())
         called = batches | "CallVision" >> beam.ParDo(_CallVision(self.cfg)).with_outputs(ERRORS, main="annotated")
-        return {"annotated": called.annotated, "errors": called[ERRORS]}
+        return split_outputs(called, "annotated")
