@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 
+from transforms.beam_compat import apitools_bigquery
+
 EMULATOR_ENV = "BIGQUERY_EMULATOR_HOST"
 # PROJECT:DATASET or PROJECT.DATASET; project ids may carry a domain prefix
 # (example.com:project); datasets are letters, digits and _.
@@ -78,11 +80,7 @@ class BeamEmulatorClient:
         if name.startswith("_") or name in ("url", "project"):
             raise AttributeError(name)
         if self._apitools is None:
-            from apache_beam.internal.http_client import get_new_http
-            from apache_beam.io.gcp.internal.clients import bigquery as apitools_bq
-            self._apitools = apitools_bq.BigqueryV2(
-                url=self.url + "/bigquery/v2/", credentials=None, get_credentials=False,
-                http=get_new_http(), response_encoding="utf8")
+            self._apitools = apitools_bigquery(self.url)
         return getattr(self._apitools, name)
 
 
