@@ -1,8 +1,9 @@
-"""WriteToBigQueryTables: result rows and error rows into BigQuery.
+r"""WriteToBigQueryTables: result rows and error rows into BigQuery.
 
     tables exist (created if missing, partitioned and clustered)
-    classifications -> validate -> write -> rejected rows -\
-    errors ---------------------------------------------------+-> validate -> write
+    classifications -> validate -> write ---------------------------> written rows
+                            \ invalid   \ rejected rows
+    errors -------------------------------+-> validate -> write -> written error rows
 
 Batch jobs write with load jobs (FILE_LOADS: free, atomic per file; needs a
 gs:// temp location). Streaming jobs use streaming inserts whose insert ids are
@@ -12,6 +13,9 @@ twice (Beam's own ids are random per attempt). What BigQuery still lets through
 twice (a re-run backfill, a redelivery after the de-duplication window) is
 removed by the shipped `latest_classifications` view. Rows are validated first;
 rows BigQuery rejects anyway become error rows, not a failed job.
+What the sink outputs is what BigQuery has taken: with streaming inserts each
+row it accepted; with load jobs the rows of the load, once the load job has
+finished (BigQuery takes or refuses a load job's file whole).
 STORAGE_WRITE_API is not used: it needs a Java expansion service.
 """
 from __future__ import annotations
@@ -21,15 +25,16 @@ import json
 import logging
 
 import apache_beam as beam
-from apache_beam.io.gcp.bigquery import BigQueryDisposition, BigQueryWriteFn, WriteToBigQuery
+from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
-from apache_beam.metrics import Metrics
 
+from transforms import metrics
+from transforms.beam_compat import InsertRowsReportingWritten, WaitForLoadJobs
 from transforms.bigquery_client import beam_test_client, bigquery_client, parse_dataset, table_spec
-from transforms.list_images import NAMESPACE
 from transforms.records import error_row
-from transforms.row_validation import ValidateRows, repair_error_row
+from transforms.row_validation import ValidateRows, ValidateTables, repair_error_row
 from transforms.schema import KEY, TABLES, bigquery_layout, bigquery_schema
+from transforms.stage import StageOutput
 
 LOG = logging.getLogger(__name__)
 DEFAULT_MAX_RETRIES = 8   # about a minute of backoff before a row is given up as an error row
@@ -80,7 +85,7 @@ class _LogLostErrors(beam.DoFn):
     """An error row the errors table refused: nothing is left to write it to, so say it loudly."""
 
     def __init__(self):
-        self.lost = Metrics.counter(NAMESPACE, "bigquery_error_rows_lost")
+        self.lost = metrics.counter("bigquery_error_rows_lost")
 
     def process(self, failure):
         self.lost.inc()
@@ -88,7 +93,8 @@ class _LogLostErrors(beam.DoFn):
 
 
 class _WriteTable(beam.PTransform):
-    """Write validated rows of one table; outputs Beam's failed rows (destination, row, errors)."""
+    """Write validated rows of one table: StageOutput(ok=the rows written,
+    errors=Beam's failed rows (destination, row, errors))."""
 
     def __init__(self, dataset: str, table: str, streaming: bool, max_retries: int, client=None):
         super().__init__()
@@ -100,22 +106,27 @@ class _WriteTable(beam.PTransform):
         schema = {"fields": bigquery_schema(self.table)}
         client = self.client or beam_test_client(parse_dataset(self.dataset)[0])
         if not self.streaming:
-            rows | "Load" >> WriteToBigQuery(
+            loads = rows | "Load" >> WriteToBigQuery(
                 spec, schema=schema, method=WriteToBigQuery.Method.FILE_LOADS,
                 create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
                 write_disposition=BigQueryDisposition.WRITE_APPEND,
                 additional_bq_parameters=bigquery_layout(self.table), test_client=client)
+            finished = (loads.destination_load_jobid_pairs
+                        | "WaitForLoads" >> beam.ParDo(WaitForLoadJobs(client)))
+            written = rows | "AfterLoads" >> beam.Map(lambda row, _: row, beam.pvalue.AsList(finished))
             # A load job takes or refuses a whole file; rows were validated for that.
-            return rows.pipeline | f"No{self.table}Rejects" >> beam.Create([])
+            return StageOutput(written, rows.pipeline | f"No{self.table}Rejects" >> beam.Create([]))
         table = self.table
         keyed = rows | "KeyByImage" >> beam.Map(lambda r: (spec, (r, insert_id(table, r))))
-        written = keyed | "StreamingInsert" >> beam.ParDo(BigQueryWriteFn(
+        inserted = keyed | "StreamingInsert" >> beam.ParDo(InsertRowsReportingWritten(
             batch_size=500, schema=schema, create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
             write_disposition=BigQueryDisposition.WRITE_APPEND, test_client=client,
             retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
             additional_bq_parameters=bigquery_layout(self.table), max_retries=self.max_retries,
-        )).with_outputs(BigQueryWriteFn.FAILED_ROWS, BigQueryWriteFn.FAILED_ROWS_WITH_ERRORS, main="main")
-        return written[BigQueryWriteFn.FAILED_ROWS_WITH_ERRORS]
+        )).with_outputs(InsertRowsReportingWritten.WRITTEN, InsertRowsReportingWritten.FAILED_ROWS_WITH_ERRORS,
+                        main="main")
+        return StageOutput(inserted[InsertRowsReportingWritten.WRITTEN],
+                           inserted[InsertRowsReportingWritten.FAILED_ROWS_WITH_ERRORS])
 
 
 class _WhenTablesExist(beam.PTransform):
@@ -130,11 +141,10 @@ class _WhenTablesExist(beam.PTransform):
 
 
 class WriteToBigQueryTables(beam.PTransform):
-    """Takes {'classifications': rows, 'errors': rows}; `dataset` is PROJECT:DATASET.
-
-    Returns {'errors': every error row written, including the sink's own}. `client`
-    replaces Beam's BigQuery client (tests use it to inject the per-row refusals
-    that no stand-in produces).
+    """StageOutput(rows, error rows) -> StageOutput(rows written, error rows written,
+    including the sink's own); `dataset` is PROJECT:DATASET. `client` replaces
+    Beam's BigQuery client (tests use it to inject the per-row refusals that no
+    stand-in produces).
     """
 
     def __init__(self, dataset: str, streaming: bool, max_retries: int = DEFAULT_MAX_RETRIES, client=None):
@@ -142,20 +152,19 @@ class WriteToBigQueryTables(beam.PTransform):
         parse_dataset(dataset)   # a bad name fails while the graph is built, not on the workers
         self.dataset, self.streaming, self.max_retries, self.client = dataset, streaming, max_retries, client
 
-    def expand(self, tables):
-        ready = (tables["classifications"].pipeline | "Once" >> beam.Create([None])
+    def expand(self, results):
+        ready = (results.ok.pipeline | "Once" >> beam.Create([None])
                  | "EnsureTables" >> beam.ParDo(_EnsureTables(self.dataset)))
-        checked = tables["classifications"] | "ValidateClassifications" >> ValidateRows("classifications")
-        rejected = (checked.valid | "WhenTablesExist" >> _WhenTablesExist(ready)
-                    | "WriteClassifications" >> _WriteTable(self.dataset, "classifications",
-                                                            self.streaming, self.max_retries, self.client))
-        errors = ((tables["errors"], checked.invalid,
-                   rejected | "RejectedAsErrors" >> beam.Map(rejected_as_error))
+        checked = results | "Validate" >> ValidateTables()
+        rows = (checked.ok | "WhenTablesExist" >> _WhenTablesExist(ready)
+                | "WriteClassifications" >> _WriteTable(self.dataset, "classifications",
+                                                        self.streaming, self.max_retries, self.client))
+        rejected = (rows.errors | "RejectedAsErrors" >> beam.Map(rejected_as_error)
+                    | "ValidateRejected" >> ValidateRows("errors"))
+        errors = ((checked.errors, rejected.valid)
                   | "AllErrorRows" >> beam.Flatten()
-                  | "ValidateErrors" >> ValidateRows("errors"))
-        lost = (errors.valid
-                | "ErrorsWhenTablesExist" >> _WhenTablesExist(ready)
-                | "WriteErrors" >> _WriteTable(self.dataset, "errors", self.streaming, self.max_retries,
-                                              self.client))
-        lost | "LogLostErrors" >> beam.ParDo(_LogLostErrors())
-        return {"errors": errors.valid}
+                  | "ErrorsWhenTablesExist" >> _WhenTablesExist(ready)
+                  | "WriteErrors" >> _WriteTable(self.dataset, "errors", self.streaming, self.max_retries,
+                                                self.client))
+        errors.errors | "LogLostErrors" >> beam.ParDo(_LogLostErrors())
+        return StageOutput(rows.ok, errors.ok)

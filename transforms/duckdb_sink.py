@@ -5,7 +5,10 @@ re-run backfill or a redelivered notification never adds a second row, and an
 image that failed once and succeeds later moves from `errors` to
 `classifications` (the latest outcome wins: one row per image, in one table).
 DuckDB allows one writer per file at a time, so each batch opens the file,
-writes and closes it, waiting while another process holds the lock.
+writes and closes it, waiting while another process holds the lock. Rows are
+validated against the table definition first (the same rules as BigQuery's), so
+a row Arrow cannot convert becomes its image's error row instead of failing its
+whole batch; the sink outputs the rows once their batch is committed.
 """
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ import random
 import time
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from transforms.list_images import NAMESPACE
+from transforms import metrics
+from transforms.row_validation import ValidateTables
 from transforms.schema import TABLES, arrow_schema, duckdb_ddl
+from transforms.stage import StageOutput
 
 LOCK_WAIT_SECS = 300
 
@@ -70,8 +74,8 @@ def upsert(con, table: str, rows: list[dict]) -> None:
 class _WriteBatch(beam.DoFn):
     def __init__(self, path: str, table: str):
         self.path, self.table = path, table
-        self.written = Metrics.counter(NAMESPACE, f"duckdb_{table}_rows")
-        self.batch_size = Metrics.distribution(NAMESPACE, f"duckdb_{table}_batch_size")
+        self.written = metrics.counter(f"duckdb_{table}_rows")
+        self.batch_size = metrics.distribution(f"duckdb_{table}_batch_size")
 
     def setup(self):
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -91,7 +95,7 @@ class _WriteBatch(beam.DoFn):
 
 
 class WriteToDuckDB(beam.PTransform):
-    """Write rows of `table` ('classifications' or 'errors'); outputs the rows written."""
+    """Write valid rows of `table` ('classifications' or 'errors'); outputs the rows written."""
 
     def __init__(self, path: str, table: str, max_batch_size: int = 500):
         super().__init__()
@@ -101,3 +105,16 @@ class WriteToDuckDB(beam.PTransform):
         return (rows
                 | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)
                 | "Upsert" >> beam.ParDo(_WriteBatch(self.path, self.table)))
+
+
+class WriteToDuckDBTables(beam.PTransform):
+    """StageOutput(rows, error rows) -> StageOutput(rows written, error rows written)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, results):
+        checked = results | "Validate" >> ValidateTables()
+        return StageOutput(checked.ok | "WriteClassifications" >> WriteToDuckDB(self.path, "classifications"),
+                           checked.errors | "WriteErrors" >> WriteToDuckDB(self.path, "errors"))

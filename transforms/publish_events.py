@@ -12,9 +12,8 @@ import json
 
 import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage
-from apache_beam.metrics import Metrics
 
-from transforms.list_images import NAMESPACE
+from transforms import metrics
 
 
 def event_message(row: dict) -> PubsubMessage:
@@ -30,7 +29,7 @@ def event_message(row: dict) -> PubsubMessage:
 
 class _ToMessage(beam.DoFn):
     def __init__(self):
-        self.events = Metrics.counter(NAMESPACE, "events_published")
+        self.events = metrics.counter("events_published")
 
     def process(self, row: dict):
         self.events.inc()

@@ -16,11 +16,11 @@ import json
 import math
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from transforms.list_images import NAMESPACE
+from transforms import metrics
 from transforms.records import error_row, utcnow_iso
 from transforms.schema import TABLES, Field
+from transforms.stage import StageOutput
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 MAX_ROW_BYTES = 9 * 1024 * 1024   # streaming inserts take 10 MB per row; keep a margin for the request
@@ -174,7 +174,7 @@ class _Validate(beam.DoFn):
 
     def __init__(self, table: str):
         self.table = table
-        self.rejected = Metrics.counter(NAMESPACE, f"invalid_{table}_rows")
+        self.rejected = metrics.counter(f"invalid_{table}_rows")
 
     def process(self, row):
         if self.table == "errors":
@@ -199,3 +199,15 @@ class ValidateRows(beam.PTransform):
 
     def expand(self, rows):
         return rows | "Check" >> beam.ParDo(_Validate(self.table)).with_outputs(_Validate.INVALID, main="valid")
+
+
+class ValidateTables(beam.PTransform):
+    """StageOutput(rows, error rows) -> the same, made writable: a row that
+    cannot be written becomes its image's error row, beside the others. Every
+    sink runs it first, so one bad row never fails a batch, a file or a job."""
+
+    def expand(self, results):
+        rows = results.ok | "ValidateClassifications" >> ValidateRows("classifications")
+        errors = ((results.errors, rows.invalid) | "AllErrors" >> beam.Flatten()
+                  | "ValidateErrors" >> ValidateRows("errors"))
+        return StageOutput(rows.valid, errors.valid)
