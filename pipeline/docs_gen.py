@@ -1,5 +1,6 @@
 """Generate the Flex Template's `templates/metadata.json` and the README's options
-table from `pipeline.options.OPTIONS`, so the three can never drift apart.
+table from `pipeline.options.OPTIONS`, and the README's metrics table from
+`transforms.metrics`, so they can never drift apart.
 
     python -m pipeline.docs_gen           # rewrite both files
     python -m pipeline.docs_gen --check   # exit 1 (and say which) if either is stale
@@ -16,12 +17,15 @@ import os
 import sys
 
 from pipeline.options import OPTIONS, Opt
+from transforms import metrics
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METADATA_PATH = os.path.join(REPO_ROOT, "templates", "metadata.json")
 README_PATH = os.path.join(REPO_ROOT, "README.md")
 TABLE_START = "<!-- options-table:start -->"
 TABLE_END = "<!-- options-table:end -->"
+METRICS_START = "<!-- metrics-table:start -->"
+METRICS_END = "<!-- metrics-table:end -->"
 
 TEMPLATE_NAME = "Beam image classifier"
 TEMPLATE_DESCRIPTION = (
@@ -29,26 +33,12 @@ TEMPLATE_DESCRIPTION = (
     "fed by GCS notifications on Pub/Sub (give subscription), or a batch backfill of a bucket (give "
     "input). One row per image in BigQuery, copies in category folders.")
 
-# Options that make no sense on Dataflow workers, with the reason shown in the README.
-NOT_ON_DATAFLOW = {
-    "duckdb": "a file on one worker's disk would be lost; use bigquery_dataset",
-}
-# Stricter validation on Dataflow, where everything lives in Cloud Storage.
+# On Dataflow, where everything lives in Cloud Storage, a path option (on_dataflow="gcs") must be gs://.
 GCS_PATH = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/.*)?$"
-DATAFLOW_REGEX = {"input": GCS_PATH, "category_root": GCS_PATH, "model_dir": GCS_PATH,
-                  "detector_model": GCS_PATH}
-# Required on Dataflow although optional locally (locally DuckDB is the default sink).
-REQUIRED_ON_DATAFLOW = {"bigquery_dataset"}
-# Console input pickers for parameters that name a cloud resource.
-PARAM_TYPES = {
-    "input": "GCS_READ_FOLDER", "subscription": "PUBSUB_SUBSCRIPTION",
-    "category_root": "GCS_WRITE_FOLDER", "model_dir": "GCS_READ_FOLDER",
-    "detector_model": "GCS_READ_FILE", "output_topic": "PUBSUB_TOPIC",
-}
 
 
 def template_options() -> list[Opt]:
-    return [o for o in OPTIONS if o.name not in NOT_ON_DATAFLOW]
+    return [o for o in OPTIONS if o.on_dataflow != "refused"]
 
 
 def _help_text(o: Opt) -> str:
@@ -60,15 +50,15 @@ def _help_text(o: Opt) -> str:
 
 def parameter(o: Opt) -> dict:
     p = {"name": o.name, "label": o.label, "helpText": _help_text(o),
-         "isOptional": o.name not in REQUIRED_ON_DATAFLOW}
-    regex = DATAFLOW_REGEX.get(o.name, o.regex)
+         "isOptional": o.on_dataflow != "required"}
+    regex = GCS_PATH if o.on_dataflow == "gcs" else o.regex
     if regex:
         p["regexes"] = [regex]
     if o.choices:
         p["paramType"] = "ENUM"
         p["enumOptions"] = [{"value": c} for c in o.choices]
-    elif o.name in PARAM_TYPES:
-        p["paramType"] = PARAM_TYPES[o.name]
+    elif o.picker:
+        p["paramType"] = o.picker
     elif o.type in (int, float):
         p["paramType"] = "NUMBER"
     else:
@@ -103,19 +93,31 @@ def options_table() -> str:
     rows = ["| Option | Meaning | Default | Dataflow template |", "|---|---|---|---|"]
     for o in OPTIONS:
         default = "" if o.default is None else f"`{o.default}`"
-        if o.name in NOT_ON_DATAFLOW:
-            on_dataflow = f"not accepted: {NOT_ON_DATAFLOW[o.name]}"
-        else:
-            on_dataflow = "required" if o.name in REQUIRED_ON_DATAFLOW else "optional"
+        on_dataflow = {"refused": f"not accepted: {o.dataflow_why}", "required": "required",
+                       "gcs": "optional, a gs:// path"}.get(o.on_dataflow, "optional")
         rows.append(f"| `--{o.name}` | {_cell(o.help)} | {default} | {on_dataflow} |")
     return "\n".join(rows)
 
 
-def readme_with_table(readme: str) -> str:
-    start, end = readme.find(TABLE_START), readme.find(TABLE_END)
+def metrics_table() -> str:
+    rows = ["| Metric | Kind | Meaning |", "|---|---|---|"]
+    rows += [f"| `{n}` | counter | {_cell(d)} |" for n, d in metrics.COUNTERS.items()]
+    rows += [f"| `{n}<...>` | counters | {_cell(d)} |" for n, d in metrics.COUNTER_PREFIXES.items()]
+    rows += [f"| `{n}` | distribution | {_cell(d)} |" for n, d in metrics.DISTRIBUTIONS.items()]
+    return "\n".join(rows)
+
+
+def _between(readme: str, start_mark: str, end_mark: str, body: str) -> str:
+    start, end = readme.find(start_mark), readme.find(end_mark)
     if start < 0 or end < start:
-        raise ValueError(f"README.md lacks the {TABLE_START} ... {TABLE_END} markers")
-    return readme[:start + len(TABLE_START)] + "\n" + options_table() + "\n" + readme[end:]
+        raise ValueError(f"README.md lacks the {start_mark} ... {end_mark} markers")
+    return readme[:start + len(start_mark)] + "\n" + body + "\n" + readme[end:]
+
+
+def readme_with_table(readme: str) -> str:
+    """The README with its generated tables (options, metrics) current."""
+    readme = _between(readme, TABLE_START, TABLE_END, options_table())
+    return _between(readme, METRICS_START, METRICS_END, metrics_table())
 
 
 def _read(path: str) -> str:
@@ -151,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = stale_files()
         for path in stale:
-            print(f"{path} is out of date with pipeline/options.py: run `python -m pipeline.docs_gen`",
-                  file=sys.stderr)
+            print(f"{path} is out of date with pipeline/options.py or transforms/metrics.py: "
+                  "run `python -m pipeline.docs_gen`", file=sys.stderr)
         return 1 if stale else 0
     write_all()
     return 0

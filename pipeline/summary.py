@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from transforms.duckdb_sink import connect
-from transforms.list_images import NAMESPACE
+from transforms.metrics import NAMESPACE
 
 FIRST_ERRORS = 5
 

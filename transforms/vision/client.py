@@ -19,8 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from transforms.vision.backpressure import (FATAL, OVERLOAD, Backpressure, backoff_delay, classify,
-                                            retry_after_seconds)
+from transforms.vision.backpressure import FATAL, OVERLOAD, Backpressure, backoff_delay, classify, retry_after_seconds
 
 MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
 MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
