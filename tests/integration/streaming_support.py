@@ -22,8 +22,8 @@ _PHOTOS = {}
 
 def small_jpeg(name: str, side: int = 160, quality: int = 90) -> bytes:
     """One of scikit-image's sample photos, shrunk to `side` pixels: fast to classify."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
     if not _PHOTOS:
         _PHOTOS.update(sample_photos())
     img = Image.fromarray(_PHOTOS[name]).convert("RGB")

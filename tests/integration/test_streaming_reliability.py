@@ -28,8 +28,17 @@ from collections import Counter
 import pytest
 
 from tests import emulators
-from tests.integration.streaming_support import (emulator_env, outcomes, pull_all, query, small_jpeg, start_pipeline,
-                                                 stop_pipeline, stream_env, wait_for)
+from tests.integration.streaming_support import (
+    emulator_env,
+    outcomes,
+    pull_all,
+    query,
+    small_jpeg,
+    start_pipeline,
+    stop_pipeline,
+    stream_env,
+    wait_for,
+)
 from transforms.clients import COPY_MARKER, storage_client
 
 PROJECT = emulators.PROJECT

@@ -4,8 +4,15 @@ import time
 
 from pipeline.vision_endpoint import control, running_endpoint
 from tests import emulators
-from tests.integration.streaming_support import (emulator_env, outcomes, small_jpeg, start_pipeline, stop_pipeline,
-                                                 stream_env, wait_for)
+from tests.integration.streaming_support import (
+    emulator_env,
+    outcomes,
+    small_jpeg,
+    start_pipeline,
+    stop_pipeline,
+    stream_env,
+    wait_for,
+)
 from transforms.clients import storage_client
 
 UPLOADS = 24

@@ -1,7 +1,7 @@
 """Decoding decides the format from the bytes and refuses what it cannot use, with a message."""
 import io
-import zlib
 import struct
+import zlib
 
 import numpy as np
 import pytest

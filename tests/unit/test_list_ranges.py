@@ -1,7 +1,8 @@
 """The key ranges of a bucket listing cover every name exactly once, whatever the names."""
 import bisect
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.list_ranges import plan_boundaries, ranges_from
 

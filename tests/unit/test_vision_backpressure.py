@@ -3,8 +3,16 @@ import random
 
 import pytest
 
-from transforms.vision.backpressure import (DECREASE, FATAL, OVERLOAD, START_RATE, TRANSIENT, Backpressure,
-                                            backoff_delay, classify)
+from transforms.vision.backpressure import (
+    DECREASE,
+    FATAL,
+    OVERLOAD,
+    START_RATE,
+    TRANSIENT,
+    Backpressure,
+    backoff_delay,
+    classify,
+)
 
 
 class Clock:

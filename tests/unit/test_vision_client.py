@@ -8,10 +8,10 @@ from PIL import Image
 
 from pipeline.vision_endpoint import make_server
 from pipeline.vision_service import VisionService
+from transforms.records import ImageRef
 from transforms.vision.backpressure import Backpressure
 from transforms.vision.client import VisionCaller
 from transforms.vision.image_requests import ImageRequest, by_bytes, split_for_calls
-from transforms.records import ImageRef
 
 
 @pytest.fixture(scope="module")
