@@ -82,7 +82,7 @@ def stop_and_restart(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
 def main() -> None:
     from tests import emulators
     from tests.conftest import MODEL_DIR
-    from transforms.local.build.__main__ import build
+    from transforms.stages.local.build.__main__ import build
     os.environ.setdefault("NO_GCE_CHECK", "true")
     build(MODEL_DIR, log=lambda _: None)
     with tempfile.TemporaryDirectory() as work, emulators.pubsub_emulator(work) as host:

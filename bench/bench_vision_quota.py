@@ -2,7 +2,7 @@
 
     python -m bench vision_quota          (or: make bench BENCH=vision_quota)
 
-The endpoint (`python -m pipeline.vision_endpoint --fixed_labels`) answers without
+The endpoint (`python -m tools.vision_endpoint --fixed_labels`) answers without
 models; its fault switches set the quota's shape. Each shape runs a short job
 (30 calls' worth of 32-px images, 16 per call) and a long one (200 calls):
 
@@ -41,8 +41,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.settings import resolve
-from pipeline.vision_endpoint import control, running_endpoint
-from transforms.list_images import ListImages
+from tools.vision_endpoint import control, running_endpoint
+from transforms.sources.list_images import ListImages
 
 NS = "bench_vision"
 RATE = 5.0
@@ -84,7 +84,7 @@ def _count(name):
 
 def _pipeline(images: str, url: str, concurrent: int) -> dict:
     """One worker: list, annotate through its own Backpressure, count rows and error rows."""
-    from transforms.vision.annotate import AnnotateWithVision
+    from transforms.stages.vision.annotate import AnnotateWithVision
     settings, _ = resolve([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}",
                            "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb",
                            f"--max_concurrent_requests={concurrent}"])

@@ -26,8 +26,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from transforms.notification_fields import MalformedNotification
-from transforms.notifications import read_notification
+from transforms.sources.notification_fields import MalformedNotification
+from transforms.sources.notifications import read_notification
 
 ACK_DEADLINE_SECS = 20        # each extension gives a held message this long ...
 EXTEND_EVERY_SECS = 10.0      # ... and comes this often

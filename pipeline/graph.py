@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms.annotate import AnnotateImages
-from transforms.copy_to_category import CopyToCategoryFolders
-from transforms.list_images import ListImages
-from transforms.notifications import ReadGcsNotifications
-from transforms.parse_step import ParseAnnotations
 from transforms.progress import TrackProgress
-from transforms.publish_events import PublishClassificationEvents
-from transforms.read_manifest import ReadManifest
+from transforms.sinks.publish_events import PublishClassificationEvents
+from transforms.sinks.write_results import Sinks, WriteResults
+from transforms.sources.list_images import ListImages
+from transforms.sources.notifications import ReadGcsNotifications
+from transforms.sources.read_manifest import ReadManifest
 from transforms.stage import StageOutput
-from transforms.write_results import Sinks, WriteResults
+from transforms.stages.annotate import AnnotateImages
+from transforms.stages.copy_to_category import CopyToCategoryFolders
+from transforms.stages.parse_step import ParseAnnotations
 
 
 def read_source(p: beam.Pipeline, settings) -> StageOutput:

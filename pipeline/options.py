@@ -66,7 +66,7 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("duckdb", "Embedded results database file (tables classifications, errors). "
         "Default out/results.duckdb when no BigQuery dataset is given.", "DuckDB file",
         on_dataflow="refused",
-        dataflow_why="a file on one worker's disk would be lost; use bigquery_dataset"),
+        dataflow_why="a file on one worker's disk would be lost; use --bigquery_dataset"),
     Opt("bigquery_dataset", "BigQuery dataset for results (PROJECT:DATASET); tables are created if missing.",
         "BigQuery dataset", regex=r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9][:.][A-Za-z0-9_]{1,1024}$",
         on_dataflow="required",

@@ -16,10 +16,12 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline import dataflow
+from pipeline import dataflow, local_streaming
 from pipeline.graph import build_pipeline
 from pipeline.options import ClassifyOptions, OptionsError
+from pipeline.progress import show_progress
 from pipeline.settings import resolve
+from pipeline.summary import format_summary, listing_skips, run_summary, tracker_summary
 from transforms.beam_compat import BeamArgumentParser
 from transforms.clients import anonymous_beam_credentials_for_emulators
 from transforms.redact import RedactingFilter
@@ -105,11 +107,8 @@ def _run(argv: list[str], settings, options) -> int:
             print(f"Submitted {runner} job {job_id or ''}".rstrip())
         return 0
     if settings.streaming:
-        from pipeline import local_streaming
         # prompt pulls, acks once written, and Ctrl-C / SIGTERM drain instead of dropping work
         local_streaming.install(settings.category_root)
-    from pipeline.progress import show_progress
-    from pipeline.summary import format_summary, listing_skips, run_summary, tracker_summary
     result: PipelineResult | None = None
     with show_progress(settings.streaming) as tracker:   # FnApiRunner runs the job inside p.run()
         try:

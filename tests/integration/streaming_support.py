@@ -12,8 +12,8 @@ import sys
 import time
 from contextlib import contextmanager
 
-from pipeline.samples import jpeg_bytes, sample_photos
-from transforms.duckdb_sink import connect
+from tools.samples import jpeg_bytes, sample_photos
+from transforms.sinks.duckdb_sink import connect
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FEATURES = "--features=LABEL_DETECTION,SAFE_SEARCH_DETECTION"

@@ -16,10 +16,10 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import analytics
-from transforms.bigquery_client import bigquery_client
-from transforms.bigquery_sink import WriteToBigQueryTables
-from transforms.duckdb_sink import connect, ensure_tables, upsert
+from tools import analytics
+from transforms.sinks.bigquery_client import bigquery_client
+from transforms.sinks.bigquery_sink import WriteToBigQueryTables
+from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
 from transforms.stage import StageOutput
 
 PROJECT = "test-project"

@@ -72,8 +72,8 @@ def test_object_deleted_after_listing_is_not_found__error_row(gcs_server, tmp_pa
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.list_images import ListImages
-    from transforms.read_images import ReadImages
+    from transforms.sources.list_images import ListImages
+    from transforms.stages.read_images import ReadImages
     client = storage_client()
     bucket = client.create_bucket("photos-vanishing")
     for name in ("a.jpg", "b.jpg"):
@@ -93,9 +93,9 @@ def test_object_deleted_after_listing_is_not_found__error_row(gcs_server, tmp_pa
 
 
 def test_overwritten_object_is_read_at_its_generation__late_redelivery(gcs_server):
-    from transforms.imaging import ImageError
-    from transforms.read_images import read_bytes
     from transforms.records import ImageRef
+    from transforms.stages.imaging import ImageError
+    from transforms.stages.read_images import read_bytes
     blob = storage_client().create_bucket("photos-overwritten").blob("a.jpg")
     blob.upload_from_string(b"first version")
     old = blob.generation

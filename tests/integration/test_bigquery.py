@@ -12,12 +12,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from pipeline import analytics
 from pipeline.run import main
-from pipeline.samples import jpeg_bytes, sample_photos
-from transforms.bigquery_client import BeamEmulatorClient, bigquery_client
-from transforms.bigquery_sink import WriteToBigQueryTables
+from tools import analytics
+from tools.samples import jpeg_bytes, sample_photos
 from transforms.clients import anonymous_beam_credentials_for_emulators, storage_client
+from transforms.sinks.bigquery_client import BeamEmulatorClient, bigquery_client
+from transforms.sinks.bigquery_sink import WriteToBigQueryTables
 from transforms.stage import StageOutput
 
 PROJECT = "test-project"

@@ -2,7 +2,6 @@
 (not one image per call), by gs:// URI, through the real client and endpoint."""
 import time
 
-from pipeline.vision_endpoint import control, running_endpoint
 from tests import emulators
 from tests.integration.streaming_support import (
     emulator_env,
@@ -13,6 +12,7 @@ from tests.integration.streaming_support import (
     stream_env,
     wait_for,
 )
+from tools.vision_endpoint import control, running_endpoint
 from transforms.clients import storage_client
 
 UPLOADS = 24

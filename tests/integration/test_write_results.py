@@ -8,10 +8,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.duckdb_sink import connect, ensure_tables, upsert
 from transforms.records import error_row
+from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
+from transforms.sinks.write_results import Sinks, WriteResults
 from transforms.stage import StageOutput
-from transforms.write_results import Sinks, WriteResults
 
 
 def row(i: int, **over) -> dict:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transforms.imaging import ImageError, decode_image
+from transforms.stages.imaging import ImageError, decode_image
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

@@ -10,10 +10,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline.progress import Progress, ProgressReporter, RateWindow, format_progress, measure, show_progress
 from pipeline.summary import format_summary, listing_skips, tracker_summary
 from transforms import progress
-from transforms.list_images import ListImages
 from transforms.metrics import NAMESPACE
 from transforms.progress import ProgressTracker, TrackProgress
 from transforms.records import error_row
+from transforms.sources.list_images import ListImages
 from transforms.stage import StageOutput
 
 

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from pipeline import docs_gen
 from pipeline.options import OPTIONS, Opt
+from tools import docs_gen
 
 
 def _metadata() -> dict:
