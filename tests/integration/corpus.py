@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from tests.unit.test_imaging import encode, png_bomb
+from tests.unit.transforms.stages.test_imaging import encode, png_bomb
 from tools.samples import jpeg_bytes, sample_photos
 
 ROW, SKIP = "row", "skip"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pipeline.run import main
-from tests.unit.test_imaging import encode, png_bomb
+from tests.unit.transforms.stages.test_imaging import encode, png_bomb
 from tools.samples import jpeg_bytes, sample_photos
 
 ROW = "row"

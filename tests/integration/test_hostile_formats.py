@@ -4,7 +4,7 @@ import duckdb
 import pytest
 
 from pipeline.run import main
-from tests.unit.test_image_formats import HOSTILE, saved
+from tests.unit.transforms.stages.test_image_formats import HOSTILE, saved
 from tools.samples import jpeg_bytes, sample_photos
 
 NAMED = {f"hostile.{name.lower()}.jpg": (data, name) for name, data in HOSTILE.items()}

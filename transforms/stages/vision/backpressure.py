@@ -5,7 +5,7 @@ Three mechanisms, shared by every call a worker process makes:
 * Pacing, a rate controller measured on a simulated clock against quotas of
   several shapes (token bucket, per-minute window, with and without
   Retry-After, 0.05-2 s latency, several workers on one quota;
-  tests/unit/test_vision_quota_control.py):
+  tests/unit/transforms/stages/vision/test_vision_quota_control.py):
 
   - *Slow start*: calls are paced from START_RATE, x4 per second until the
     first 429, so a job's first burst costs a few 429s, not one per call in

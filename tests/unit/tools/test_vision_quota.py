@@ -1,7 +1,7 @@
 """The endpoint's quota shapes (tools/vision_quota.py) on a fake clock, and their fault switches."""
 import pytest
 
-from tests.unit.quota_sim import SimClock
+from tests.unit.transforms.stages.vision.quota_sim import SimClock
 from tools.vision_endpoint import _flag
 from tools.vision_quota import TokenBucket, WindowQuota, make_quota
 from tools.vision_service import VisionService

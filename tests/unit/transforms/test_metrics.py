@@ -6,9 +6,10 @@ import pathlib
 
 import pytest
 
+from tests import paths
 from transforms import metrics
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(paths.REPO)
 
 
 def _literal_names() -> set[tuple[str, str]]:

@@ -7,8 +7,9 @@ import pytest
 
 from pipeline.options import OptionsError
 from pipeline.settings import resolve
+from tests import paths
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = paths.REPO
 
 
 def test_defaults_follow_the_contract__folder_input(tmp_path):

@@ -1,4 +1,4 @@
-"""The Vision rate controller against simulated quotas of every shape (tests/unit/quota_sim.py).
+"""The Vision rate controller against simulated quotas of every shape (quota_sim.py beside this file).
 
 Quota use is (accepted calls / the quota's long-run rate) over the accepted calls' span, no burst
 subtracted: 1.0 means the quota's rate was used from the first accepted call to the last; a window
@@ -6,7 +6,7 @@ quota, whose tokens all come at once, can give more than 1 to a short job.
 """
 import pytest
 
-from tests.unit.quota_sim import simulate
+from tests.unit.transforms.stages.vision.quota_sim import simulate
 from tools.vision_quota import TokenBucket, WindowQuota
 
 
@@ -64,7 +64,7 @@ def test_rate_recovers_within_6_s__burst_of_429s_from_another_client(make, kw):
 def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
     # 60 calls accepted in the first 2 s, then refused until the 12-s window turns: the
     # long-run rate is 60 calls per 12 s, not the 30/s the burst went at.
-    from tests.unit.quota_sim import SimClock
+    from tests.unit.transforms.stages.vision.quota_sim import SimClock
     from transforms.stages.vision.backpressure import Backpressure
     clock = SimClock()
     bp = Backpressure(clock=clock, sleep=clock.sleep, seed=1)

@@ -4,10 +4,11 @@ import os
 
 import pytest
 
+from tests import paths
 from transforms.records import ImageRef
 from transforms.stages.parse import is_safe, response_error, response_to_row
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "vision_responses")
+FIXTURES = os.path.join(paths.FIXTURES, "vision_responses")
 REF = ImageRef(uri="gs://b/cars/a.jpg", bucket="b", name="cars/a.jpg", generation=7, rel_path="cars/a.jpg",
                size_bytes=100, content_type="image/jpeg", event_time="2024-05-01T10:00:00+00:00")
 

@@ -11,7 +11,9 @@ import shutil
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import paths
+
+REPO = paths.REPO
 DOCKERFILE = os.path.join(REPO, "templates", "Dockerfile")
 CONSTRAINTS = os.path.join(REPO, "templates", "constraints.txt")
 

@@ -7,6 +7,7 @@ import os
 import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 
+from tests import paths
 from transforms.clients import COPY_MARKER
 from transforms.sinks.publish_events import event_message
 from transforms.sources.notifications import (
@@ -16,7 +17,7 @@ from transforms.sources.notifications import (
     read_notification,
 )
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "notifications")
+FIXTURES = os.path.join(paths.FIXTURES, "notifications")
 ROOT = "gs://photos/classified"
 
 
