@@ -6,6 +6,8 @@ tied to its image; every image that cannot be annotated leaves as an error row.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
@@ -13,7 +15,7 @@ from transforms.records import AnnotatedImage, error_row
 from transforms.stage import StageOutput
 from transforms.stages.local.handler import LocalModelHandler, local_max_side
 from transforms.stages.read_images import ReadImages
-from transforms.stages.vision.annotate import AnnotateWithVision
+from transforms.stages.vision.annotate import AnnotateWithVision, VisionOptions
 
 
 def _to_annotated(result) -> AnnotatedImage:
@@ -30,13 +32,22 @@ def _failed_batch_to_errors(failure):
                         f"the local model failed on this image's batch: {type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True)
+class LocalModelsOptions:
+    """What a job asks of the offline models: AnnotateLocally's whole configuration."""
+    features: tuple[str, ...]
+    model_dir: str                        # local folder or gs:// path, built by `make setup`
+    inference_batch_size: int = 16
+    detector_model: str | None = None     # optional YOLO-style ONNX file for OBJECT_LOCALIZATION
+
+
 class AnnotateLocally(beam.PTransform):
-    def __init__(self, settings):
+    def __init__(self, options: LocalModelsOptions):
         super().__init__()
-        self.settings = settings
+        self.options = options
 
     def expand(self, refs):
-        s = self.settings
+        s = self.options
         read = refs | "ReadImages" >> ReadImages(local_max_side(s.features))
         handler = LocalModelHandler(s.model_dir, s.features, s.inference_batch_size,
                                     detector_model=s.detector_model)
@@ -48,13 +59,14 @@ class AnnotateLocally(beam.PTransform):
 
 
 class AnnotateImages(beam.PTransform):
-    """ImageRef -> StageOutput(ok=AnnotatedImage, errors=error rows)."""
+    """ImageRef -> StageOutput(ok=AnnotatedImage, errors=error rows), with the backend
+    that `backend` configures: the local models or the Cloud Vision API."""
 
-    def __init__(self, settings):
+    def __init__(self, backend: LocalModelsOptions | VisionOptions):
         super().__init__()
-        self.settings = settings
+        self.backend = backend
 
     def expand(self, refs):
-        if self.settings.backend == "vision":
-            return refs | "AnnotateWithVision" >> AnnotateWithVision(self.settings)
-        return refs | "AnnotateLocally" >> AnnotateLocally(self.settings)
+        if isinstance(self.backend, VisionOptions):
+            return refs | "AnnotateWithVision" >> AnnotateWithVision(self.backend)
+        return refs | "AnnotateLocally" >> AnnotateLocally(self.backend)

@@ -5,6 +5,8 @@ becomes that image's error row; the rest of the batch is unaffected.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import apache_beam as beam
 
 from transforms import metrics
@@ -47,12 +49,22 @@ class _Parse(beam.DoFn):
         yield item.ref, row
 
 
+@dataclass(frozen=True)
+class ParseOptions:
+    """How an answer becomes a row: ParseAnnotations' whole configuration."""
+    min_confidence: float = 0.7
+    max_labels: int = 15
+    quarantine_category: str = "quarantine"
+
+
 class ParseAnnotations(beam.PTransform):
-    def __init__(self, settings):
+    """AnnotatedImage -> StageOutput(ok=(ImageRef, row), errors=error rows)."""
+
+    def __init__(self, options: ParseOptions):
         super().__init__()
-        self.settings = settings
+        self.options = options
 
     def expand(self, annotated):
-        s = self.settings
+        s = self.options
         return split_outputs(annotated | "Parse" >> beam.ParDo(
             _Parse(s.min_confidence, s.max_labels, s.quarantine_category)).with_outputs(ERRORS, main="rows"), "rows")

@@ -50,7 +50,19 @@ def send_max_side(features) -> int:
 
 
 @dataclass(frozen=True)
+class VisionOptions:
+    """What a job asks of Cloud Vision: AnnotateWithVision's whole configuration."""
+    endpoint: str | None                     # None: Google's; a local stand-in over http
+    features: tuple[str, ...]
+    max_labels: int = 15
+    max_concurrent_requests: int = 8          # per worker
+    requests_per_minute: int = 0              # optional hard cap per worker; 0 = none
+    batch_max_wait_secs: float = 2.0          # longest wait for a batch of MAX_IMAGES_PER_CALL to fill
+
+
+@dataclass(frozen=True)
 class VisionConfig:
+    """What each call needs, derived once from VisionOptions."""
     endpoint: str | None
     features: tuple[tuple[str, int], ...]   # (feature name, max results)
     max_side: int
@@ -195,15 +207,15 @@ def _batching_key(ref):
 
 
 class AnnotateWithVision(beam.PTransform):
-    """{'annotated': AnnotatedImage, 'errors': error rows} for a PCollection of ImageRef."""
+    """ImageRef -> StageOutput(ok=AnnotatedImage, errors=error rows), through the Vision API."""
 
-    def __init__(self, settings, adaptive: bool = True):
+    def __init__(self, options: VisionOptions, adaptive: bool = True):
         super().__init__()
         self.cfg = VisionConfig(
-            endpoint=settings.vision_endpoint, features=feature_list(settings.features, settings.max_labels),
-            max_side=send_max_side(settings.features), max_concurrent=settings.max_concurrent_requests,
-            requests_per_minute=settings.vision_requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex)
-        self.max_wait = settings.batch_max_wait_secs
+            endpoint=options.endpoint, features=feature_list(options.features, options.max_labels),
+            max_side=send_max_side(options.features), max_concurrent=options.max_concurrent_requests,
+            requests_per_minute=options.requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex)
+        self.max_wait = options.batch_max_wait_secs
 
     def expand(self, refs):
         batches = (refs
