@@ -125,13 +125,38 @@ def figures(log: list[dict], n_images: int, done: int, rate: float = RATE) -> di
 
 
 def _split(src: str, dst: str, count: int, workers: int) -> list[str]:
-    """`count` of the images, dealt round-robin into one folder per worker."""
-    names = sorted(os.listdir(src))[:count]
+    """`count` of the images, one folder per worker, each worker's share in whole batches.
+
+    In one Dataflow job the BATCH_KEYS keys are shared by every worker, so the whole job leaves
+    at most BATCH_KEYS partial batches. Separate bench pipelines would each leave their own
+    (4 workers: up to 16 partial calls in a 30-call job). So every worker but the last takes
+    only images that fill whole batches under the keys its own pipeline will give them (the
+    key hashes the path), and the last takes the rest: at most BATCH_KEYS partial batches."""
+    from transforms.records import ImageRef
+    from transforms.vision.annotate import _batching_key
+    from transforms.vision.image_requests import MAX_IMAGES_PER_CALL
+    pool = sorted(os.listdir(src))[:count]
     folders = [os.path.join(dst, f"w{w}") for w in range(workers)]
-    for f in folders:
-        os.makedirs(f)
-    for i, name in enumerate(names):
-        os.link(os.path.join(src, name), os.path.join(folders[i % workers], name))
+    share = count // workers
+    for w, folder in enumerate(folders):
+        os.makedirs(folder)
+        if w == workers - 1:
+            mine = pool
+        else:
+            groups: dict[int, list[str]] = {}
+            mine = []
+            for name in pool:
+                if len(mine) >= share:
+                    break
+                key, _ = _batching_key(ImageRef(uri=os.path.join(folder, name), bucket=folder, name=name,
+                                                generation=0, rel_path=name))
+                groups.setdefault(key, []).append(name)
+                if len(groups[key]) == MAX_IMAGES_PER_CALL:
+                    mine += groups.pop(key)
+        taken = set(mine)
+        pool = [n for n in pool if n not in taken]
+        for name in mine:
+            os.link(os.path.join(src, name), os.path.join(folder, name))
     return folders
 
 
