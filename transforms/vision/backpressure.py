@@ -11,21 +11,32 @@ Three mechanisms, shared by every call a worker process makes:
     first 429, so a job's first burst costs a few 429s, not one per call in
     flight. The rate grows as calls are sent (a 429 comes back fast even when
     answers take 2 s), and only while the pacer, not the job, holds them.
-  - *Decrease*: a 429 sets the ceiling to the rate the API accepted (calls sent
-    minus calls refused, over the last RATE_SAMPLE calls: 1-5 s, not the first
-    few calls) and the rate to DECREASE x that. Only a 429 for a call sent
-    *after* the previous decrease counts: calls already in flight answer the
-    same congestion event. Nothing is booked ahead, so waiting calls see the
-    new rate at once.
-  - *Recovery*: the rate climbs back to the ceiling with a time constant of
-    RECOVER_SECS, stays there PLATEAU_SECS, then probes beyond it (+6 %/s,
-    faster the longer no 429 comes), so the quota is regained within seconds
-    and a quota that grows (a worker leaving) is found.
-  - *Hold*: after a 429 without a hint every call waits HOLD_FIRST_SECS,
-    doubling for 429s in a row (an empty per-minute window), up to
-    HOLD_MAX_SECS; a Retry-After (or the RetryInfo in the error body) holds
-    them until that moment instead. When the quota opens again after such an
-    empty spell, what it accepted over the whole open-then-empty cycle is its
+  - *Decrease*: a 429 sets the rate to DECREASE x the rate this worker was
+    actually *given* (calls sent minus calls refused over the last RATE_WINDOW
+    s; at the end of slow start over the last RATE_SAMPLE calls), never above
+    DECREASE x its pace. With others on the same quota that is its share, not
+    the pace it wished for: a fixed cut of the pace (85 % of 3x its share)
+    left workers paced far above their share for tens of seconds, held back
+    only by holds, each hold ending in another 429. Only a 429 for a call
+    sent *after* the previous decrease counts: calls already in flight answer
+    the same congestion event.
+  - *Increase*: a fixed step per call the pacer held back (STEP_PER_CALL), not
+    a step per second. Why: with one step per call and one cut per 429, a
+    worker settles where its own share of calls answered 429 is about
+    log(1 + step) / -log(DECREASE) (4 %), *whatever the number of workers*;
+    a step per second (the controller before this one: +6 %/s, per worker)
+    makes N workers probe N times as hard, and their 429s grow with N (21 %
+    at 4 workers). The step doubles every QUIET_DOUBLING_SECS without a 429
+    (at most 2^QUIET_MAX_DOUBLINGS), so a quota that grows (a worker leaving,
+    another client done) is found in seconds.
+  - *Hold*: after a 429 every call waits HOLD_FIRST_SECS (x 0.5-1.5 at random,
+    so workers that met the same empty quota do not come back in lock-step),
+    doubling for 429s in a row, up to HOLD_MAX_SECS; a Retry-After (or the
+    RetryInfo in the error body) holds them until that moment instead. 429s in
+    a row (an empty window, another client taking the quota) cut the rate
+    again; once calls pass, it climbs back within RECOVER_SECS to DECREASE x the
+    rate before that spell. When a window quota opens again after an empty
+    spell, what it accepted over the whole open-then-empty cycle is its
     long-run rate: the worker paces there instead of at the window's burst.
 * Client-side adaptive throttling (the SRE book's formula, as in Beam's
   `AdaptiveThrottler`, over Beam's `MovingSum`): when most recent calls fail,
@@ -58,18 +69,17 @@ from apache_beam.io.components.util import MovingSum
 START_RATE = 4.0          # calls/s before the first 429 ...
 SLOW_START = 4.0          # ... growing x4 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
-DECREASE = 0.85           # after a 429: 85 % of the accepted rate
-RATE_WINDOW = 10.0        # "the accepted rate": over the last 10 s of calls sent ...
+DECREASE = 0.85           # after a 429: 85 % of the rate this worker was given
+RATE_WINDOW = 10.0        # "the rate it was given": over the last 10 s of calls sent ...
 RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
-RECOVER_SECS = 0.7        # time constant of the climb back to the ceiling
-PLATEAU_SECS = 2.0        # then this long at the ceiling ...
-PROBE_PER_SEC = 0.06      # ... then +6 % per second, doubling every 4 s without a 429, at most x4
-PROBE_DOUBLING_SECS = 4.0
-PROBE_MAX_DOUBLINGS = 2.0
-FLOOR_SHARE = 0.7         # a 429 never sets the ceiling below 70 % of the pace
-BEST_MEMORY_SECS = 30.0   # after a plateau below the best ceiling of the last 30 s: straight back to it
-HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row)
+FLOOR_SHARE = 0.7         # one 429 never takes that figure below 70 % of the pace
+STEP_PER_CALL = 0.0066    # +0.66 % per paced call: ~4 % of calls answered 429 at equilibrium
+QUIET_DOUBLING_SECS = 2.0  # the step doubles every 2 s without a 429 ...
+QUIET_MAX_DOUBLINGS = 3.0  # ... at most x8
+RECOVER_SECS = 0.7        # time constant of the climb back after 429s in a row
+HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row) ...
 HOLD_MAX_SECS = 4.0
+HOLD_JITTER = (0.5, 1.5)  # ... times a random factor, so workers do not re-probe in lock-step
 OVERLOAD_RATIO = 2.0      # the SRE formula's K: tolerate up to K sent per accepted call
 THROTTLE_WINDOW_MS = 10_000
 
@@ -85,21 +95,21 @@ class Backpressure:
         now = clock()
         # calls/s allowed now; None = unpaced (adaptive off and no cap)
         self.rate: float | None = min(START_RATE, self.cap or START_RATE) if adaptive else self.cap
-        self.ceiling: float | None = None       # the accepted rate at the last 429; None = slow start
+        self.ceiling: float | None = None       # the rate given at the last 429; None = slow start
         self.last_slot = -1e9                   # when the last call was let go
         self.blocked_until = 0.0                # set by Retry-After and by holds
         self.last_grow = now
         self.last_decrease = -1e9
         self.streak = 0                         # 429s since the last success
         self.open_since, self.open_count = now, 0   # the current open-then-empty quota cycle
-        self.probe_since: float | None = None   # when the rate last reached the ceiling
-        self.best, self.best_at = 0.0, -1e9     # the highest ceiling of the last BEST_MEMORY_SECS
         self.sent: collections.deque[float] = collections.deque()      # when calls were let go ...
         self.refused: collections.deque[float] = collections.deque()   # ... and those answered 429
         self.lock = threading.Lock()
         self.all_calls = MovingSum(THROTTLE_WINDOW_MS, 1_000)
         self.ok_calls = MovingSum(THROTTLE_WINDOW_MS, 1_000)
         self.rng = random.Random(seed)
+        self.before_event = 0.0                 # the pace before the last counted 429 ...
+        self.recover_to = 0.0                   # ... and, after 429s in a row, where to climb back fast
 
     def rejection_probability(self) -> float:
         """max(0, (requests - K * accepts) / (requests + 1)) over the last 10 s of answers."""
@@ -176,7 +186,7 @@ class Backpressure:
                 # open-then-empty cycle is its long-run rate; pace there, not at the burst's rate.
                 self.ceiling = max(MIN_RATE, self.open_count / (now - self.open_since))
                 self.rate = min(self.ceiling, self.cap) if self.cap else self.ceiling
-                self.open_since, self.open_count, self.probe_since = now, 0, now
+                self.open_since, self.open_count = now, 0
             self.open_count += 1
             self.streak = 0
 
@@ -192,20 +202,13 @@ class Backpressure:
     def _grown(self, rate: float, dt: float, now: float) -> float:
         if self.ceiling is None:
             rate *= SLOW_START ** dt
-        elif rate < self.ceiling:   # approach a point just above the ceiling, so the probing takes over
-            target = self.ceiling * (1.0 + PROBE_PER_SEC)
-            rate = min(self.ceiling, target - (target - rate) * math.exp(-dt / RECOVER_SECS))
-        else:   # at the ceiling: stay PLATEAU_SECS, then probe at +PROBE_PER_SEC, doubling every
-            # PROBE_DOUBLING_SECS without a 429 (a quota that grew is found in seconds)
-            if self.probe_since is None:
-                self.probe_since = now
-            probing = now - self.probe_since - PLATEAU_SECS
-            best = self.best if now - self.best_at < BEST_MEMORY_SECS else 0.0
-            if probing > 0 and rate < best:   # the pressure ended: back to the last good rate, fast
-                rate = min(best, best * 1.05 - (best * 1.05 - rate) * math.exp(-dt / RECOVER_SECS))
-            elif probing > 0:
-                growth = PROBE_PER_SEC * 2 ** min(PROBE_MAX_DOUBLINGS, probing / PROBE_DOUBLING_SECS)
-                rate *= (1.0 + growth) ** dt
+        elif rate < self.recover_to:   # successes after a spell of 429s in a row: back, fast
+            rate = self.recover_to - (self.recover_to - rate) * math.exp(-dt / RECOVER_SECS)
+            if rate >= 0.99 * self.recover_to:
+                rate, self.recover_to = self.recover_to, 0.0
+        else:   # congestion avoidance: a fixed step per call the pacer held back (see the docstring)
+            quiet = now - self.last_decrease   # no 429 for a while: the room may have grown
+            rate *= 1.0 + STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, quiet / QUIET_DOUBLING_SECS)
         return min(rate, self.cap) if self.cap else rate
 
     def on_overload(self, retry_after: float | None, sent_at: float | None = None) -> None:
@@ -221,22 +224,22 @@ class Backpressure:
             if not self.adaptive or sent_at < self.last_decrease:
                 return
             self.streak += 1
-            # The hold applies with a hint too: a token bucket's hint is one token's wait (0.2 s at
-            # 5/s), shorter than it takes the calls already let go to stop meeting 429s.
             hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
-            self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(0.9, 1.1))
-            self.last_decrease, self.last_grow, self.probe_since = now, now, None
-            measured = self._accepted_rate(now, recent_only=self.ceiling is None)
+            self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(*HOLD_JITTER))
+            self.last_decrease, self.last_grow = now, now
             if self.streak > 1 and self.ceiling:
-                return   # the quota is empty (a window): hold, keep the rate learnt while it was open
-            # A worker that was held or idle for part of the window accepted less than the quota
-            # would give: one 429 never takes the ceiling below 70 % of the pace (no ratchet to the floor).
-            base = max(measured, FLOOR_SHARE * (self.rate or START_RATE))
-            slow_start, self.ceiling = self.ceiling is None, base
-            # The rate at the end of slow start includes the quota's burst: not a "good rate".
-            if not slow_start and (base >= self.best or now - self.best_at > BEST_MEMORY_SECS):
-                self.best, self.best_at = base, now
-            self.rate = max(MIN_RATE, DECREASE * min(base, self.rate or base))
+                # 429s in a row: the quota is empty (a window, another client). Slow down further,
+                # and once calls pass again, return fast to below the rate before the spell.
+                self.recover_to = DECREASE * self.before_event
+                self.rate = max(MIN_RATE, DECREASE * (self.rate or START_RATE))
+                return
+            # Down to DECREASE x what this worker was given (its share, with others on the quota);
+            # a worker held or idle for part of the window was given less than the quota would give:
+            # one 429 never takes that figure below FLOOR_SHARE of the pace (no ratchet to the floor).
+            self.before_event, self.recover_to = self.rate or START_RATE, 0.0
+            measured = self._accepted_rate(now, recent_only=self.ceiling is None)
+            self.ceiling = max(measured, FLOOR_SHARE * self.before_event)
+            self.rate = max(MIN_RATE, DECREASE * min(self.ceiling, self.before_event))
             if self.cap:
                 self.rate = min(self.rate, self.cap)
 
