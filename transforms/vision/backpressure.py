@@ -74,12 +74,15 @@ RATE_WINDOW = 10.0        # "the rate it was given": over the last 10 s of calls
 RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
 FLOOR_SHARE = 0.7         # one 429 never takes that figure below 70 % of the pace
 STEP_PER_CALL = 0.0066    # +0.66 % per paced call: ~4 % of calls answered 429 at equilibrium
-QUIET_DOUBLING_SECS = 2.0  # the step doubles every 2 s without a 429 ...
-QUIET_MAX_DOUBLINGS = 3.0  # ... at most x8
-RECOVER_SECS = 0.7        # time constant of the climb back after 429s in a row
+QUIET_DOUBLING_CALLS = 15  # the step doubles every 15 paced calls without a 429 ...
+QUIET_MAX_DOUBLINGS = 3   # ... at most x8 ...
+MAX_GROWTH_PER_SEC = 0.25  # ... and never more than +25 % a second (a step per call at 30 calls/s)
 HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row) ...
 HOLD_MAX_SECS = 4.0
-HOLD_JITTER = (0.5, 1.5)  # ... times a random factor, so workers do not re-probe in lock-step
+HOLD_JITTER = (0.5, 1.5)  # ... times a random factor (at most HOLD_MAX_SECS): no re-probing in lock-step
+SPELL_SECS = 3.0          # 429s less than 3 s apart are one spell of pressure ...
+RECOVER_SHARE = 0.95      # ... after which the rate climbs back to 95 % of what it was given before it
+RECOVER_SECS = 0.7        # with this time constant
 OVERLOAD_RATIO = 2.0      # the SRE formula's K: tolerate up to K sent per accepted call
 THROTTLE_WINDOW_MS = 10_000
 
@@ -110,6 +113,7 @@ class Backpressure:
         self.rng = random.Random(seed)
         self.before_event = 0.0                 # the pace before the last counted 429 ...
         self.recover_to = 0.0                   # ... and, after 429s in a row, where to climb back fast
+        self.spell_given, self.last_event, self.quiet_calls = 0.0, -1e9, 0
 
     def rejection_probability(self) -> float:
         """max(0, (requests - K * accepts) / (requests + 1)) over the last 10 s of answers."""
@@ -157,7 +161,7 @@ class Backpressure:
                 yield interval or 0.25
 
     # -- after a call --------------------------------------------------------------
-    def _accepted_rate(self, now: float, recent_only: bool = False) -> float:
+    def _accepted_rate(self, now: float, recent_only: bool = False, span: float | None = None) -> float:
         """Calls per second the API accepted: calls sent minus those refused, over the last
         RATE_WINDOW s (or since the first call, at least 1 s) -- long enough to span a window
         quota's burst and what follows it. `recent_only` (the end of slow start, when the rate
@@ -165,7 +169,7 @@ class Backpressure:
         the figure right at 2 s of latency, when no answer is back yet."""
         if not self.sent:
             return 0.0
-        span = min(RATE_WINDOW, max(0.25, now - self.sent[0]))
+        span = span or min(RATE_WINDOW, max(0.25, now - self.sent[0]))
         if recent_only and len(self.sent) >= RATE_SAMPLE:
             span = min(span, max(1.0, now - self.sent[-RATE_SAMPLE]))
         since = now - span
@@ -197,9 +201,9 @@ class Backpressure:
         dt, self.last_grow = max(0.0, now - self.last_grow), now
         if self.rate is None or not self.adaptive or not paced or self.streak:
             return
-        self.rate = self._grown(self.rate, min(dt, 1.0), now)
+        self.rate = self._grown(self.rate, min(dt, 1.0))
 
-    def _grown(self, rate: float, dt: float, now: float) -> float:
+    def _grown(self, rate: float, dt: float) -> float:
         if self.ceiling is None:
             rate *= SLOW_START ** dt
         elif rate < self.recover_to:   # successes after a spell of 429s in a row: back, fast
@@ -207,8 +211,9 @@ class Backpressure:
             if rate >= 0.99 * self.recover_to:
                 rate, self.recover_to = self.recover_to, 0.0
         else:   # congestion avoidance: a fixed step per call the pacer held back (see the docstring)
-            quiet = now - self.last_decrease   # no 429 for a while: the room may have grown
-            rate *= 1.0 + STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, quiet / QUIET_DOUBLING_SECS)
+            self.quiet_calls += 1   # no 429 for many calls: the room may have grown
+            step = STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, self.quiet_calls / QUIET_DOUBLING_CALLS)
+            rate *= min(1.0 + step, (1.0 + MAX_GROWTH_PER_SEC) ** dt)   # at 30 calls/s: not x2 a second
         return min(rate, self.cap) if self.cap else rate
 
     def on_overload(self, retry_after: float | None, sent_at: float | None = None) -> None:
@@ -225,12 +230,13 @@ class Backpressure:
                 return
             self.streak += 1
             hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
-            self.blocked_until = max(self.blocked_until, now + hold * self.rng.uniform(*HOLD_JITTER))
+            hold = min(HOLD_MAX_SECS, hold * self.rng.uniform(*HOLD_JITTER))
+            self.blocked_until = max(self.blocked_until, now + hold)
             self.last_decrease, self.last_grow = now, now
             if self.streak > 1 and self.ceiling:
                 # 429s in a row: the quota is empty (a window, another client). Slow down further,
                 # and once calls pass again, return fast to below the rate before the spell.
-                self.recover_to = DECREASE * self.before_event
+                self.recover_to = RECOVER_SHARE * self.spell_given
                 self.rate = max(MIN_RATE, DECREASE * (self.rate or START_RATE))
                 return
             # Down to DECREASE x what this worker was given (its share, with others on the quota);
@@ -239,6 +245,12 @@ class Backpressure:
             self.before_event, self.recover_to = self.rate or START_RATE, 0.0
             measured = self._accepted_rate(now, recent_only=self.ceiling is None)
             self.ceiling = max(measured, FLOOR_SHARE * self.before_event)
+            # What it was given over a whole RATE_WINDOW (a window quota's burst alone is no rate):
+            # after 429s in a row, the rate climbs back fast to DECREASE x that.
+            given = self._accepted_rate(now, span=RATE_WINDOW)
+            pressed = now - self.last_event < SPELL_SECS   # 429s close together: the same spell
+            self.spell_given = max(self.spell_given, given) if pressed else given
+            self.last_event, self.quiet_calls = now, 0
             self.rate = max(MIN_RATE, DECREASE * min(self.ceiling, self.before_event))
             if self.cap:
                 self.rate = min(self.rate, self.cap)
