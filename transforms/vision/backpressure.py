@@ -74,7 +74,7 @@ RATE_WINDOW = 10.0        # "the rate it was given": over the last 10 s of calls
 RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
 FLOOR_SHARE = 0.7         # one 429 never takes that figure below 70 % of the pace
 STEP_PER_CALL = 0.0066    # +0.66 % per paced call: ~4 % of calls answered 429 at equilibrium
-QUIET_DOUBLING_CALLS = 15  # the step doubles every 15 paced calls without a 429 ...
+QUIET_DOUBLING_SECS = 3.0  # the step doubles every 3 s without a 429 (halves per 3 s before a window's next cycle) ...
 QUIET_MAX_DOUBLINGS = 3   # ... at most x8 ...
 MAX_GROWTH_PER_SEC = 0.25  # ... and never more than +25 % a second (a step per call at 30 calls/s)
 HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row) ...
@@ -113,7 +113,7 @@ class Backpressure:
         self.rng = random.Random(seed)
         self.before_event = 0.0                 # the pace before the last counted 429 ...
         self.recover_to = 0.0                   # ... and, after 429s in a row, where to climb back fast
-        self.spell_given, self.last_event, self.quiet_calls = 0.0, -1e9, 0
+        self.spell_given, self.last_event, self.probe_from = 0.0, -1e9, now
 
     def rejection_probability(self) -> float:
         """max(0, (requests - K * accepts) / (requests + 1)) over the last 10 s of answers."""
@@ -169,7 +169,7 @@ class Backpressure:
         the figure right at 2 s of latency, when no answer is back yet."""
         if not self.sent:
             return 0.0
-        span = span or min(RATE_WINDOW, max(0.25, now - self.sent[0]))
+        span = span or min(RATE_WINDOW, max(1.0, now - self.sent[0]))
         if recent_only and len(self.sent) >= RATE_SAMPLE:
             span = min(span, max(1.0, now - self.sent[-RATE_SAMPLE]))
         since = now - span
@@ -188,8 +188,11 @@ class Backpressure:
             if self.streak >= 2 and self.adaptive and self.open_count >= RATE_SAMPLE // 2:
                 # The quota was empty until now (a window turned): what it gave over the whole
                 # open-then-empty cycle is its long-run rate; pace there, not at the burst's rate.
-                self.ceiling = max(MIN_RATE, self.open_count / (now - self.open_since))
+                cycle = now - self.open_since
+                self.ceiling = max(MIN_RATE, self.open_count / cycle)
                 self.rate = min(self.ceiling, self.cap) if self.cap else self.ceiling
+                # Its rate is known for a cycle now: probe beyond it only after one more cycle.
+                self.probe_from = now + cycle
                 self.open_since, self.open_count = now, 0
             self.open_count += 1
             self.streak = 0
@@ -211,8 +214,8 @@ class Backpressure:
             if rate >= 0.99 * self.recover_to:
                 rate, self.recover_to = self.recover_to, 0.0
         else:   # congestion avoidance: a fixed step per call the pacer held back (see the docstring)
-            self.quiet_calls += 1   # no 429 for many calls: the room may have grown
-            step = STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, self.quiet_calls / QUIET_DOUBLING_CALLS)
+            quiet = (self.clock() - self.probe_from) / QUIET_DOUBLING_SECS   # no 429 for a while:
+            step = STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, quiet)   # the room may have grown
             rate *= min(1.0 + step, (1.0 + MAX_GROWTH_PER_SEC) ** dt)   # at 30 calls/s: not x2 a second
         return min(rate, self.cap) if self.cap else rate
 
@@ -244,13 +247,14 @@ class Backpressure:
             # one 429 never takes that figure below FLOOR_SHARE of the pace (no ratchet to the floor).
             self.before_event, self.recover_to = self.rate or START_RATE, 0.0
             measured = self._accepted_rate(now, recent_only=self.ceiling is None)
-            self.ceiling = max(measured, FLOOR_SHARE * self.before_event)
+            floor = FLOOR_SHARE * self.before_event if self.ceiling is not None else 0.0
+            self.ceiling = max(measured, floor)
             # What it was given over a whole RATE_WINDOW (a window quota's burst alone is no rate):
             # after 429s in a row, the rate climbs back fast to DECREASE x that.
             given = self._accepted_rate(now, span=RATE_WINDOW)
             pressed = now - self.last_event < SPELL_SECS   # 429s close together: the same spell
             self.spell_given = max(self.spell_given, given) if pressed else given
-            self.last_event, self.quiet_calls = now, 0
+            self.last_event = self.probe_from = now
             self.rate = max(MIN_RATE, DECREASE * min(self.ceiling, self.before_event))
             if self.cap:
                 self.rate = min(self.rate, self.cap)
