@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from transforms.vision.backpressure import (DECREASE, FATAL, OVERLOAD, START_RATE, TRANSIENT, Backpressure,
-                                            backoff_delay, classify)
+from transforms.vision.backpressure import FATAL, OVERLOAD, TRANSIENT, Backpressure, backoff_delay, classify
+from transforms.vision.rate_control import DECREASE, START_RATE
 
 
 class Clock:
