@@ -12,7 +12,8 @@ models; its fault switches set the quota's shape. Each shape runs a short job
   when the window opens, bare 429 / with Retry-After;
 * the bucket at 2 s per call (16 calls in flight: 5 calls/s x 2 s needs 10);
 * 2 and 4 workers sharing the bucket: independent pipelines (each its own
-  Backpressure, as separate Dataflow workers are), each with its share of images.
+  Backpressure, as separate Dataflow workers are), each with its share of images
+  in whole batches (`_split`: the job leaves at most BATCH_KEYS partial calls).
 
 Figures, from the endpoint's log of every call:
 * quota use = ideal span / actual span of the accepted calls, where ideal =
