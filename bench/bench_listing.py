@@ -81,7 +81,7 @@ def child(mode: str, listers: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from transforms.clients import storage_client
-    from transforms.list_images import _ListRange, _PlanRanges, object_ref
+    from transforms.sources.list_images import _ListRange, _PlanRanges, object_ref
     category_root = f"gs://{BUCKET}/classified"
     t0 = time.monotonic()
     first, count, lock = [], [0], threading.Lock()
@@ -122,7 +122,8 @@ def _old_list_images(input_path: str, category_root: str):
     import apache_beam as beam
 
     from transforms.clients import split_gcs, storage_client
-    from transforms.list_images import object_ref
+    from transforms.sources.list_images import object_ref
+    from transforms.stage import StageOutput, no_errors
 
     class ListAll(beam.DoFn):
         def setup(self):
@@ -137,7 +138,13 @@ def _old_list_images(input_path: str, category_root: str):
                 if not isinstance(ref, str):
                     yield ref
 
-    return (beam.Create([input_path]) | "ListAll" >> beam.ParDo(ListAll()) | "Spread" >> beam.Reshuffle())
+    class OldListImages(beam.PTransform):
+        def expand(self, pbegin):
+            refs = (pbegin | beam.Create([input_path]) | "ListAll" >> beam.ParDo(ListAll())
+                    | "Spread" >> beam.Reshuffle())
+            return StageOutput(refs, no_errors(pbegin, "NoListingErrors"))
+
+    return OldListImages()
 
 
 def pipeline_child(lister: str, duckdb_path: str) -> int:

@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from transforms.backends import LOCAL_FEATURES
-from transforms.imaging import decode_image
+from transforms.stages.backends import LOCAL_FEATURES
+from transforms.stages.imaging import decode_image
 
 DEFAULT = ("LABEL_DETECTION", "OBJECT_LOCALIZATION", "SAFE_SEARCH_DETECTION")
 ALL = tuple(sorted(LOCAL_FEATURES))
@@ -64,7 +64,7 @@ def bare(paths: list[str], features, batch: int = 16) -> dict:
     """Tight loop over the same work as the pipeline, without Beam; seconds per stage."""
     from PIL import Image
 
-    from transforms.local.handler import LocalModels, default_threads, local_max_side
+    from transforms.stages.local.handler import LocalModels, default_threads, local_max_side
 
     t_load = time.perf_counter()
     models = LocalModels(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models"),

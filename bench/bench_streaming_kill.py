@@ -24,9 +24,17 @@ UPLOADS = 60
 
 def stop_and_restart(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
     from google.cloud import pubsub_v1
+
     from tests import emulators
-    from tests.integration.streaming_support import (outcomes, query, small_jpeg, start_pipeline, stop_pipeline,
-                                                     stream_env, wait_for)
+    from tests.integration.streaming_support import (
+        outcomes,
+        query,
+        small_jpeg,
+        start_pipeline,
+        stop_pipeline,
+        stream_env,
+        wait_for,
+    )
     from transforms.clients import storage_client
     topic_name = f"events-{sig.name.lower()}"
     os.environ["PUBSUB_EMULATOR_HOST"] = pubsub_host
@@ -59,7 +67,7 @@ def stop_and_restart(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
         uploader.join()
         try:
             # After a kill, what was pulled but not acknowledged comes back when its
-            # ack deadline (pipeline.local_streaming.ACK_DEADLINE_SECS) runs out.
+            # ack deadline (pipeline.deferred_acks.ACK_DEADLINE_SECS) runs out.
             wait_for(lambda: sum(map(len, outcomes(db))) >= len(sent), 60, "every outcome")
         except AssertionError:
             pass   # lost images never arrive: measured below
@@ -74,7 +82,7 @@ def stop_and_restart(sig, work: str, pubsub_host: str, model_dir: str) -> dict:
 def main() -> None:
     from tests import emulators
     from tests.conftest import MODEL_DIR
-    from transforms.local.build.__main__ import build
+    from transforms.stages.local.build.__main__ import build
     os.environ.setdefault("NO_GCE_CHECK", "true")
     build(MODEL_DIR, log=lambda _: None)
     with tempfile.TemporaryDirectory() as work, emulators.pubsub_emulator(work) as host:

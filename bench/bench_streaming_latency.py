@@ -38,12 +38,12 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def _photos() -> list[bytes]:
-    from pipeline.samples import jpeg_bytes, sample_photos
+    from tools.samples import jpeg_bytes, sample_photos
     return [jpeg_bytes(p) for p in sample_photos().values()]
 
 
 def _poll_rows(db: str, seen: dict, stop: threading.Event) -> None:
-    from transforms.duckdb_sink import connect
+    from transforms.sinks.duckdb_sink import connect
     while not stop.is_set():
         if os.path.exists(db):
             con = connect(db, read_only=True, wait_secs=30)
@@ -107,26 +107,9 @@ def main() -> None:
                        threading.Thread(target=_collect_copies, args=(subscriber, subs["bench-tap"], copies, stop),
                                         daemon=True)]
             try:
-                # Warm-up: the first image loads the models; not counted.
-                bucket.blob("warmup/first.jpg").upload_from_string(_photos()[0], content_type="image/jpeg")
                 for t in threads:
                     t.start()
-                deadline = time.monotonic() + 120
-                while "warmup/first.jpg" not in rows and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if "warmup/first.jpg" not in rows:
-                    raise RuntimeError(f"the pipeline did not classify the warm-up image; log: {log_path}")
-                photos, uploaded = _photos(), {}
-                t0 = time.monotonic()
-                for i in range(n):
-                    time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-                    name = f"incoming/{i:04d}.jpg"
-                    bucket.blob(name).upload_from_string(photos[i % len(photos)], content_type="image/jpeg")
-                    uploaded[name] = time.time()
-                deadline = time.monotonic() + 60
-                while (len([k for k in uploaded if k in rows and k in copies]) < n
-                       and time.monotonic() < deadline):
-                    time.sleep(0.2)
+                uploaded = _upload_at_rate(bucket, rows, copies, n, rate, log_path)
             finally:
                 stop.set()
                 proc.send_signal(signal.SIGINT)
@@ -134,6 +117,32 @@ def main() -> None:
                     proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    _report(uploaded, rows, copies, n, rate)
+
+
+def _upload_at_rate(bucket, rows: dict, copies: dict, n: int, rate: float, log_path: str) -> dict:
+    """A warm-up image (it loads the models; not counted), then `n` uploads at `rate`/s;
+    waits for their rows and copies. Returns name -> upload time."""
+    bucket.blob("warmup/first.jpg").upload_from_string(_photos()[0], content_type="image/jpeg")
+    deadline = time.monotonic() + 120
+    while "warmup/first.jpg" not in rows and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if "warmup/first.jpg" not in rows:
+        raise RuntimeError(f"the pipeline did not classify the warm-up image; log: {log_path}")
+    photos, uploaded = _photos(), {}
+    t0 = time.monotonic()
+    for i in range(n):
+        time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        name = f"incoming/{i:04d}.jpg"
+        bucket.blob(name).upload_from_string(photos[i % len(photos)], content_type="image/jpeg")
+        uploaded[name] = time.time()
+    deadline = time.monotonic() + 60
+    while len([k for k in uploaded if k in rows and k in copies]) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return uploaded
+
+
+def _report(uploaded: dict, rows: dict, copies: dict, n: int, rate: float) -> None:
     to_row = [rows[k] - t for k, t in uploaded.items() if k in rows]
     to_copy = [copies[k] - t for k, t in uploaded.items() if k in copies]
     print(f"uploads: {n} at {rate:g}/s (local backend, BundleBasedDirectRunner, 2-core machine); "

@@ -2,7 +2,7 @@
 
     python -m bench vision_quota          (or: make bench BENCH=vision_quota)
 
-The endpoint (`python -m pipeline.vision_endpoint --fixed_labels`) answers without
+The endpoint (`python -m tools.vision_endpoint --fixed_labels`) answers without
 models; its fault switches set the quota's shape. Each shape runs a short job
 (30 calls' worth of 32-px images, 16 per call) and a long one (200 calls):
 
@@ -42,8 +42,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.settings import resolve
-from pipeline.vision_endpoint import control, running_endpoint
-from transforms.list_images import ListImages
+from tools.vision_endpoint import control, running_endpoint
+from transforms.sources.list_images import ListImages
 
 NS = "bench_vision"
 RATE = 5.0
@@ -85,14 +85,14 @@ def _count(name):
 
 def _pipeline(images: str, url: str, concurrent: int) -> dict:
     """One worker: list, annotate through its own Backpressure, count rows and error rows."""
-    from transforms.vision.annotate import AnnotateWithVision
+    from transforms.stages.vision.annotate import AnnotateWithVision
     settings, _ = resolve([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}",
                            "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb",
                            f"--max_concurrent_requests={concurrent}"])
     p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    out = p | "List" >> ListImages(settings.input, settings.category_root) | AnnotateWithVision(settings)
-    out["annotated"] | "CountOk" >> beam.Map(_count("annotated"))
-    out["errors"] | "CountErrors" >> beam.Map(_count("errors"))
+    out = (p | "List" >> ListImages(settings.input, settings.category_root)).ok | AnnotateWithVision(settings)
+    out.ok | "CountOk" >> beam.Map(_count("annotated"))
+    out.errors | "CountErrors" >> beam.Map(_count("errors"))
     result = p.run()
     result.wait_until_finish()
     return {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]
@@ -134,8 +134,8 @@ def _split(src: str, dst: str, count: int, workers: int) -> list[str]:
     only images that fill whole batches under the keys its own pipeline will give them (the
     key hashes the path), and the last takes the rest: at most BATCH_KEYS partial batches."""
     from transforms.records import ImageRef
-    from transforms.vision.annotate import _batching_key
-    from transforms.vision.image_requests import MAX_IMAGES_PER_CALL
+    from transforms.stages.vision.annotate import _batching_key
+    from transforms.stages.vision.image_requests import MAX_IMAGES_PER_CALL
     pool = sorted(os.listdir(src))[:count]
     folders = [os.path.join(dst, f"w{w}") for w in range(workers)]
     share = count // workers

@@ -1,4 +1,4 @@
-"""atheris harness: `transforms.imaging.decode_image` on arbitrary bytes.
+"""atheris harness: `transforms.stages.imaging.decode_image` on arbitrary bytes.
 
 Every image a user uploads reaches decode_image. An `ImageError` (a `decode/*`
 error row) is the expected answer to bad bytes; any other exception escapes,
@@ -15,7 +15,7 @@ import atheris
 with atheris.instrument_imports(include=["PIL", "transforms"]):
     from PIL import Image
     Image.init()   # import every plugin here, inside the instrumentation
-    from transforms.imaging import ImageError, decode_image
+    from transforms.stages.imaging import ImageError, decode_image
 
 MAX_SIDE = 256
 

@@ -13,13 +13,13 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["transforms.notifications", "transforms.notification_fields",
+with atheris.instrument_imports(include=["transforms.sources.notifications", "transforms.sources.notification_fields",
                                          "transforms.records", "transforms.redact"]):
     from apache_beam.io.gcp.pubsub import PubsubMessage
     from apache_beam.pvalue import TaggedOutput
 
-    from transforms.notification_fields import MAX_INT64, MAX_NAME_BYTES
-    from transforms.notifications import _ParseNotification
+    from transforms.sources.notification_fields import MAX_INT64, MAX_NAME_BYTES
+    from transforms.sources.notifications import _ParseNotification
 
 MAX_ERROR_MESSAGE = 600
 STEP = _ParseNotification("projects/fuzz/subscriptions/fuzz", "gs://photos/classified")

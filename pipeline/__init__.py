@@ -1,1 +1,1 @@
-"""Image classification pipeline: entry point, options and job graph."""
+"""The launcher: options and their rules, settings, the job graph, and running it (locally or on Dataflow)."""

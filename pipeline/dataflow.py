@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline.options import OptionsError
+from pipeline.options import OPTIONS, OptionsError
 
 # The Dockerfile sets this to the image's own name, so a launch that does not
 # name a worker image still runs its workers on the launcher's image.
@@ -42,17 +42,20 @@ def with_worker_image(argv: list[str]) -> list[str]:
     return argv
 
 
-def check_settings(settings) -> None:
-    """Refuse a Dataflow job whose inputs or outputs would live on one worker's disk."""
-    if settings.input and not settings.input.startswith("gs://"):
-        raise OptionsError(f"on Dataflow --input must be a gs:// path, got {settings.input}")
-    if not settings.category_root.startswith("gs://"):
-        raise OptionsError("on Dataflow --category_root must be a gs:// path")
-    if not settings.bigquery_dataset:
-        raise OptionsError("on Dataflow results need --bigquery_dataset=PROJECT:DATASET "
-                           "(a DuckDB file on a worker would be lost)")
-    if settings.duckdb:
-        raise OptionsError("--duckdb is a local file and cannot be used on Dataflow; use --bigquery_dataset")
+def check_options(given) -> None:
+    """Refuse a Dataflow job whose inputs or outputs would live on one worker's disk.
+
+    `given` holds the options as given (None when left out); the rules are the
+    options' own `on_dataflow` fields (pipeline/options.py).
+    """
+    for o in OPTIONS:
+        value = getattr(given, o.name, None)
+        if o.on_dataflow == "gcs" and value and not str(value).startswith("gs://"):
+            raise OptionsError(f"on Dataflow --{o.name} must be a gs:// path, got {value}")
+        if o.on_dataflow == "required" and not value:
+            raise OptionsError(f"on Dataflow --{o.name} is required: {o.dataflow_why}")
+        if o.on_dataflow == "refused" and value:
+            raise OptionsError(f"--{o.name} cannot be used on Dataflow: {o.dataflow_why}")
 
 
 def console_url(project: str | None, region: str | None, job_id: str | None = None) -> str:

@@ -1,5 +1,3 @@
-# mypy: disable-error-code="attr-defined,method-assign,assignment"
-# (this module patches private attributes of Beam's local runner, which mypy cannot follow)
 """Local streaming runs: a prompt Pub/Sub pull, and a clean stop on Ctrl-C or SIGTERM.
 
 Beam's local runner (BundleBasedDirectRunner) reads Pub/Sub with its own pull
@@ -12,12 +10,8 @@ returns. Two consequences for a job that runs "until interrupted":
 
 And (3): the runner acknowledges a message the moment it is pulled, so a hard
 kill (SIGKILL, a crash) would lose what was pulled but not yet written. This
-module defers those acknowledgements: each pulled message's deadline is
-extended to `ACK_DEADLINE_SECS` and it is acknowledged `ACK_DELAY_SECS` later,
-by which time its row is written (p99 upload-to-row is a few seconds), or at
-the end of a completed drain. After a crash, Pub/Sub redelivers what was not
-acknowledged to the next run; the sinks are idempotent on (bucket, name,
-generation), so the redelivery fills the gap without duplicates.
+module holds those acknowledgements until the sink has written the message's
+row (pipeline/deferred_acks.py).
 
 So, for local runs only, this module (1) shortens the pull deadline to
 `PULL_DEADLINE_SECS` (the emulator and Pub/Sub answer as soon as a message
@@ -38,52 +32,18 @@ import os
 import signal
 import sys
 import threading
-import time
+
+from pipeline.deferred_acks import DeferredAcks
+from transforms import progress
+from transforms.beam_compat import patch_direct_pubsub_read
 
 STOP = threading.Event()
 PULL_DEADLINE_SECS = 2.0
-ACK_DELAY_SECS = 10.0
-ACK_DEADLINE_SECS = 20
 _LOG = logging.getLogger(__name__)
 _installed = False
 
 
-class _DeferredAcks:
-    """Acknowledgements held back until the messages' rows are surely written."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._pending: list[tuple[float, object, str, list[str]]] = []
-        self._thread = None
-
-    def defer(self, client, subscription: str, ack_ids: list[str]) -> None:
-        client.modify_ack_deadline(subscription=subscription, ack_ids=ack_ids,
-                                   ack_deadline_seconds=ACK_DEADLINE_SECS)
-        with self._lock:
-            self._pending.append((time.monotonic(), client, subscription, list(ack_ids)))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="deferred-acks", daemon=True)
-                self._thread.start()
-
-    def flush(self, older_than: float | None = None) -> None:
-        """Acknowledge what was pulled at least `older_than` seconds ago (None: everything)."""
-        now = time.monotonic()
-        with self._lock:
-            due = [p for p in self._pending if older_than is None or now - p[0] >= older_than]
-            self._pending = [p for p in self._pending if p not in due]
-        for _, client, subscription, ack_ids in due:
-            try:
-                client.acknowledge(subscription=subscription, ack_ids=ack_ids)
-            except Exception as e:  # noqa: BLE001 - unacknowledged means redelivered: safe
-                _LOG.warning("could not acknowledge %d messages (they will be redelivered): %s", len(ack_ids), e)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(1.0)
-            self.flush(ACK_DELAY_SECS)
-
-
-ACKS = _DeferredAcks()
+ACKS = DeferredAcks()
 _EMULATOR_CLIENTS: dict[str, object] = {}
 _EMULATOR_LOCK = threading.Lock()
 
@@ -127,39 +87,26 @@ class _PromptPull:
         if STOP.is_set():
             return PullResponse()
         try:
-            return self._client.pull(subscription=subscription, max_messages=max_messages,
-                                     timeout=PULL_DEADLINE_SECS)
+            response = self._client.pull(subscription=subscription, max_messages=max_messages,
+                                         timeout=PULL_DEADLINE_SECS)
         except DeadlineExceeded:
             return PullResponse()
+        ACKS.pulled(response)
+        return response
 
     def __getattr__(self, name):
         return getattr(self._client, name)
 
 
-def install() -> None:
+def install(category_root: str | None = None) -> None:
     """Patch the local runner's Pub/Sub read (idempotent); call before `Pipeline.run()`."""
     global _installed  # pylint: disable=global-statement
+    ACKS.category_root = category_root
     if _installed:
         return
-    from apache_beam.runners.direct import transform_evaluator as te
-    from apache_beam.runners.direct.util import TransformResult
-    from apache_beam.utils.timestamp import MAX_TIMESTAMP
-
-    evaluator = te._PubSubReadEvaluator  # pylint: disable=protected-access
-    get_client = evaluator._get_subscriber_client.__func__  # pylint: disable=protected-access
-    finish_bundle = evaluator.finish_bundle
-
-    def _get_subscriber_client(cls, transform):
-        return _PromptPull(_roomy(get_client(cls, transform)))
-
-    def _finish_bundle(self):
-        if STOP.is_set():
-            # No output, nothing left to read, no watermark hold: the source is done.
-            return TransformResult(self, [], [], None, {None: MAX_TIMESTAMP})
-        return finish_bundle(self)
-
-    evaluator._get_subscriber_client = classmethod(_get_subscriber_client)  # pylint: disable=protected-access
-    evaluator.finish_bundle = _finish_bundle
+    progress.on_written(ACKS.written)
+    # Once stopped: no output, nothing left to read, no watermark hold: the source is done.
+    patch_direct_pubsub_read(lambda client: _PromptPull(_roomy(client)), STOP.is_set)
     _installed = True
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.beam_compat import BeamArgumentParser
 
 DEFAULT_FEATURES = "LABEL_DETECTION,OBJECT_LOCALIZATION,SAFE_SEARCH_DETECTION"
 ALL_FEATURES = (
@@ -27,18 +29,28 @@ class Opt:
     type: type = str
     choices: tuple | None = None
     regex: str | None = None  # validation for the template's metadata.json
+    # What Dataflow asks of it, checked at launch and written into metadata.json and the README:
+    # "optional", "required", "gcs" (when given, a gs:// path: workers share no disk) or "refused".
+    on_dataflow: str = "optional"
+    dataflow_why: str = ""     # the reason, shown in the error and the README
+    picker: str | None = None  # the Dataflow console's input picker for a cloud resource (paramType)
+
+    def __post_init__(self):
+        if self.on_dataflow not in ("optional", "required", "gcs", "refused"):
+            raise ValueError(f"--{self.name}: unknown on_dataflow rule {self.on_dataflow!r}")
 
 
 OPTIONS: tuple[Opt, ...] = (
     Opt("input", "Backfill: a local folder or gs://bucket[/prefix]; every image under it is classified.",
-        "Input folder or bucket", regex=r"^(gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/.*)?|[^\s].*)$"),
+        "Input folder or bucket", regex=r"^(gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/.*)?|[^\s].*)$",
+        on_dataflow="gcs", picker="GCS_READ_FOLDER"),
     Opt("input_manifest", "Backfill from manifest files instead of a listing (local or gs://, glob "
         "allowed): Storage Insights inventory reports (CSV with header, or .parquet) or plain lists of "
         "gs:// URIs (optional generation as #N or a second column). Excludes --input.",
         "Input manifest", regex=r"^[^\s].*$"),
     Opt("subscription", "Streaming: Pub/Sub subscription receiving GCS notifications "
         "(projects/P/subscriptions/S). Implies streaming mode.", "Notification subscription",
-        regex=r"^projects/[^/]+/subscriptions/[^/]+$"),
+        regex=r"^projects/[^/]+/subscriptions/[^/]+$", picker="PUBSUB_SUBSCRIPTION"),
     Opt("backend", "Where images are annotated: 'local' (offline models on the workers) or "
         "'vision' (Cloud Vision API).", "Annotation backend", default="local",
         choices=("local", "vision"), regex=r"^(local|vision)$"),
@@ -52,20 +64,24 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("max_labels", "Keep at most this many labels per image.", "Maximum labels",
         default=15, type=int, regex=r"^[1-9]\d*$"),
     Opt("duckdb", "Embedded results database file (tables classifications, errors). "
-        "Default out/results.duckdb when no BigQuery dataset is given.", "DuckDB file"),
+        "Default out/results.duckdb when no BigQuery dataset is given.", "DuckDB file",
+        on_dataflow="refused",
+        dataflow_why="a file on one worker's disk would be lost; use --bigquery_dataset"),
     Opt("bigquery_dataset", "BigQuery dataset for results (PROJECT:DATASET); tables are created if missing.",
-        "BigQuery dataset", regex=r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9][:.][A-Za-z0-9_]{1,1024}$"),
+        "BigQuery dataset", regex=r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9][:.][A-Za-z0-9_]{1,1024}$",
+        on_dataflow="required",
+        dataflow_why="results need a dataset there (a DuckDB file on a worker would be lost)"),
     Opt("category_root", "Where category copies go: <root>/<category>/<path under the input>. "
         "Default: 'classified' beside the input (for a bucket, gs://bucket/classified).",
-        "Category root"),
+        "Category root", on_dataflow="gcs", picker="GCS_WRITE_FOLDER"),
     Opt("quarantine_category", "Category for images that safe search marks unsafe.",
         "Quarantine category", default="quarantine", regex=r"^[a-z0-9][a-z0-9_-]*$"),
     Opt("model_dir", "Folder (or gs:// path) holding the local models built by `make setup`.",
-        "Model folder"),
+        "Model folder", on_dataflow="gcs", picker="GCS_READ_FOLDER"),
     Opt("inference_batch_size", "Images per local model call.", "Inference batch size",
         default=16, type=int, regex=r"^[1-9]\d*$"),
     Opt("detector_model", "Optional YOLO-style object detector ONNX file for OBJECT_LOCALIZATION.",
-        "Detector model"),
+        "Detector model", on_dataflow="gcs", picker="GCS_READ_FILE"),
     Opt("batch_max_wait_secs", "Longest time an image waits for its Vision batch to fill.",
         "Batch flush timeout (s)", default=2.0, type=float, regex=r"^\d+(\.\d+)?$"),
     Opt("max_concurrent_requests", "Cap on concurrent Vision API calls per worker.",
@@ -73,7 +89,7 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("vision_requests_per_minute", "Optional hard cap on Vision API calls per minute per worker "
         "(0 = none).", "Vision calls per minute", default=0, type=int, regex=r"^\d+$"),
     Opt("output_topic", "Optional Pub/Sub topic (projects/P/topics/T) for one event per classified image.",
-        "Output topic", regex=r"^projects/[^/]+/topics/[^/]+$"),
+        "Output topic", regex=r"^projects/[^/]+/topics/[^/]+$", picker="PUBSUB_TOPIC"),
 )
 
 
@@ -95,7 +111,7 @@ class OptionsError(ValueError):
 
 def unknown_flags(argv: list[str]) -> list[str]:
     """Flags no PipelineOptions class knows (Beam itself only warns about them)."""
-    parser = _BeamArgumentParser(allow_abbrev=False)
+    parser = BeamArgumentParser(allow_abbrev=False)
     seen: dict = {}
     for cls in PipelineOptions.__subclasses__():
         seen.setdefault(str(cls), cls)

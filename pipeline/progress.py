@@ -15,6 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from transforms import progress
 from transforms.progress import ProgressTracker
 
 log = logging.getLogger("pipeline.progress")
@@ -126,13 +127,11 @@ class show_progress:  # noqa: N801 - used as a context manager, reads like one
         self.reporter: ProgressReporter | None = None
 
     def __enter__(self) -> ProgressTracker:
-        from transforms import progress
         tracker = progress.activate()
         self.reporter = ProgressReporter(tracker, stream=self.stream, streaming=self.streaming).start()
         return tracker
 
     def __exit__(self, *exc) -> None:
-        from transforms import progress
         if self.reporter is not None:
             self.reporter.stop()
         progress.deactivate()

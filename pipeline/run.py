@@ -13,13 +13,16 @@ import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import StandardOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline import dataflow
+from pipeline import dataflow, local_streaming
 from pipeline.graph import build_pipeline
 from pipeline.options import ClassifyOptions, OptionsError
+from pipeline.progress import show_progress
 from pipeline.settings import resolve
+from pipeline.summary import format_summary, listing_skips, run_summary, tracker_summary
+from transforms.beam_compat import BeamArgumentParser
 from transforms.clients import anonymous_beam_credentials_for_emulators
 from transforms.redact import RedactingFilter
 
@@ -33,7 +36,7 @@ def _drop_known_noise(record: logging.LogRecord) -> bool:
 
 
 def print_help() -> None:
-    parser = _BeamArgumentParser(
+    parser = BeamArgumentParser(
         prog="python -m pipeline",
         description="Classify images in a folder or bucket (backfill) or from GCS notifications "
                     "(streaming). Beam and Dataflow options (--runner, --project, --region, "
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if dataflow.is_dataflow(dataflow.runner_of(argv)):
         try:
-            dataflow.check_settings(settings)
+            dataflow.check_options(options.view_as(ClassifyOptions))
         except OptionsError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -104,10 +107,8 @@ def _run(argv: list[str], settings, options) -> int:
             print(f"Submitted {runner} job {job_id or ''}".rstrip())
         return 0
     if settings.streaming:
-        from pipeline import local_streaming
-        local_streaming.install()   # prompt pulls; Ctrl-C / SIGTERM drain instead of dropping work
-    from pipeline.progress import show_progress
-    from pipeline.summary import format_summary, listing_skips, run_summary, tracker_summary
+        # prompt pulls, acks once written, and Ctrl-C / SIGTERM drain instead of dropping work
+        local_streaming.install(settings.category_root)
     result: PipelineResult | None = None
     with show_progress(settings.streaming) as tracker:   # FnApiRunner runs the job inside p.run()
         try:

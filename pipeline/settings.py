@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.options import ClassifyOptions, OptionsError, parse_features, unknown_flags
-from transforms.backends import unsupported_features
+from transforms.sinks.bigquery_client import parse_dataset
+from transforms.stages.backends import unsupported_features
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,7 +93,6 @@ def _check_numbers(o) -> None:
 def _check_bigquery(o, options: PipelineOptions, streaming: bool) -> None:
     if not o.bigquery_dataset:
         return
-    from transforms.bigquery_client import parse_dataset
     try:
         parse_dataset(o.bigquery_dataset)
     except ValueError:

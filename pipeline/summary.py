@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from transforms.duckdb_sink import connect
-from transforms.list_images import NAMESPACE
+from transforms.metrics import NAMESPACE
+from transforms.sinks.duckdb_sink import connect
 
 FIRST_ERRORS = 5
 
@@ -86,5 +86,5 @@ def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category
         lines.append(f"Results: BigQuery {bigquery_dataset} (tables classifications, errors)")
     lines.append(f"Copies:  {category_root}/<category>/...")
     source = f"--duckdb={duckdb_path}" if duckdb_path else f"--bigquery_dataset={bigquery_dataset}"
-    lines.append(f"Report:  python -m pipeline.report {source} --out=out/report")
+    lines.append(f"Report:  python -m tools.report {source} --out=out/report")
     return "\n".join(lines)

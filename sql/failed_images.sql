@@ -2,7 +2,7 @@
 -- Answers: which image versions in Cloud Storage (bucket, name, generation) failed on
 --   their last attempt and have not been classified since. Written as CSV it is a
 --   manifest for --input_manifest (the bucket,name,generation header makes it one):
---   python -m pipeline.analytics failed_images --format=csv --duckdb=F > failed.csv
+--   python -m tools.analytics failed_images --format=csv --duckdb=F > failed.csv
 -- Parameters: none.
 WITH latest_errors AS (
   SELECT e.bucket, e.name, e.generation, MAX(e.failed_at) AS failed_at

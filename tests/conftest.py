@@ -15,7 +15,7 @@ MODEL_DIR = os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR", os.path.join(REPO, "mod
 @pytest.fixture(scope="session")
 def model_dir() -> str:
     """The models `make setup` built; the suite fails (not skips) without them."""
-    from transforms.local.build.__main__ import build
+    from transforms.stages.local.build.__main__ import build
     build(MODEL_DIR, log=lambda _: None)  # idempotent: rebuilds only what is missing or stale
     return MODEL_DIR
 

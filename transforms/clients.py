@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from transforms.beam_compat import forget_beam_credentials
+
 COPY_MARKER = "classified-copy-of"   # custom metadata key on every category copy
 
 
@@ -41,7 +43,4 @@ def anonymous_beam_credentials_for_emulators() -> None:
     """
     if not emulated("storage"):
         return
-    from apache_beam.internal.gcp import auth
-    with auth._Credentials._credentials_lock:  # pylint: disable=protected-access
-        auth._Credentials._credentials_init = True  # pylint: disable=protected-access
-        auth._Credentials._credentials = None  # pylint: disable=protected-access
+    forget_beam_credentials()

@@ -1,4 +1,4 @@
-"""TrackProgress: the sink-side step that counts every image as it reaches its end.
+"""TrackProgress: the step after the sinks that counts every image once it is written.
 
 Two audiences read these counts. On Dataflow they are Beam metrics (images done,
 errors per stage, a latency distribution in streaming), which the Dataflow
@@ -17,9 +17,8 @@ import threading
 import time
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from transforms.list_images import NAMESPACE
+from transforms import metrics
 
 FIRST_ERRORS_KEPT = 5
 
@@ -93,6 +92,15 @@ def current() -> ProgressTracker | None:
     return _current
 
 
+_written_listeners: list = []
+
+
+def on_written(callback) -> None:
+    """Call `callback((bucket, name, generation))` in this process for each image
+    written (a local streaming run acknowledges its Pub/Sub message then)."""
+    _written_listeners.append(callback)
+
+
 def _seconds_between(start_iso: str | None, end_iso: str | None) -> float | None:
     if not start_iso or not end_iso:
         return None
@@ -105,14 +113,18 @@ def _seconds_between(start_iso: str | None, end_iso: str | None) -> float | None
 class _Track(beam.DoFn):
     def __init__(self, kind: str, streaming: bool):
         self.kind, self.streaming = kind, streaming
-        self.done = Metrics.counter(NAMESPACE, "images_done")
-        self.latency = Metrics.distribution(NAMESPACE, "upload_to_result_ms")
+        self.done = metrics.counter("images_done")
+        self.latency = metrics.distribution("upload_to_result_ms")
 
     def process(self, element):
         tracker = _current
         self.done.inc()
+        if _written_listeners and element.get("generation") is not None:
+            key = (element.get("bucket"), element.get("name"), element.get("generation"))
+            for callback in _written_listeners:
+                callback(key)
         if self.kind == "errors":
-            Metrics.counter(NAMESPACE, f"errors_{element.get('stage') or 'unknown'}").inc()
+            metrics.counter(f"errors_{element.get('stage') or 'unknown'}").inc()
             if tracker:
                 tracker.add_error(element)
             return
@@ -125,7 +137,7 @@ class _Track(beam.DoFn):
 
 
 class TrackProgress(beam.PTransform):
-    """Takes {'classifications': rows, 'errors': error rows}; outputs nothing.
+    """Takes StageOutput(rows written, error rows written); outputs nothing.
 
     The total comes from the listing itself (ListImages feeds the tracker before
     its Reshuffle), so it is known before the first image is done.
@@ -135,7 +147,7 @@ class TrackProgress(beam.PTransform):
         super().__init__()
         self.streaming = streaming
 
-    def expand(self, pcolls):
-        for kind, pcoll in pcolls.items():
-            pcoll | f"Count_{kind}" >> beam.ParDo(_Track(kind, self.streaming))
-        return beam.pvalue.PDone(next(iter(pcolls.values())).pipeline)
+    def expand(self, written):
+        written.ok | "CountRows" >> beam.ParDo(_Track("classifications", self.streaming))
+        written.errors | "CountErrors" >> beam.ParDo(_Track("errors", self.streaming))
+        return beam.pvalue.PDone(written.ok.pipeline)

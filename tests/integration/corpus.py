@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from pipeline.samples import jpeg_bytes, sample_photos
 from tests.unit.test_imaging import encode, png_bomb
+from tools.samples import jpeg_bytes, sample_photos
 
 ROW, SKIP = "row", "skip"
 

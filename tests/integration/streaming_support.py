@@ -12,8 +12,8 @@ import sys
 import time
 from contextlib import contextmanager
 
-from pipeline.samples import jpeg_bytes, sample_photos
-from transforms.duckdb_sink import connect
+from tools.samples import jpeg_bytes, sample_photos
+from transforms.sinks.duckdb_sink import connect
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FEATURES = "--features=LABEL_DETECTION,SAFE_SEARCH_DETECTION"
@@ -22,8 +22,8 @@ _PHOTOS = {}
 
 def small_jpeg(name: str, side: int = 160, quality: int = 90) -> bytes:
     """One of scikit-image's sample photos, shrunk to `side` pixels: fast to classify."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
     if not _PHOTOS:
         _PHOTOS.update(sample_photos())
     img = Image.fromarray(_PHOTOS[name]).convert("RGB")

@@ -14,11 +14,13 @@ from collections import Counter, defaultdict
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import analytics
-from transforms.bigquery_client import bigquery_client
-from transforms.bigquery_sink import WriteToBigQueryTables
-from transforms.duckdb_sink import connect, ensure_tables, upsert
+from tools import analytics
+from transforms.sinks.bigquery_client import bigquery_client
+from transforms.sinks.bigquery_sink import WriteToBigQueryTables
+from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
+from transforms.stage import StageOutput
 
 PROJECT = "test-project"
 DATASET = f"{PROJECT}:analytics"
@@ -89,9 +91,13 @@ def data(bq_gcs, gcs_server, tmp_path_factory):
     options = PipelineOptions(["--runner=FnApiRunner", "--temp_location=gs://analytics-tmp/tmp",
                                f"--project={PROJECT}"])
     with beam.Pipeline(options=options) as p:
-        tables = {"classifications": p | "Rows" >> beam.Create(older + latest),
-                  "errors": p | "Errors" >> beam.Create(errors)}
-        tables | WriteToBigQueryTables(DATASET, streaming=False)
+        tables = StageOutput(p | "Rows" >> beam.Create(older + latest),
+                             p | "Errors" >> beam.Create(errors))
+        written = tables | WriteToBigQueryTables(DATASET, streaming=False)
+        # Load jobs: the rows are handed on once their load job has finished.
+        count = beam.combiners.Count.Globally
+        assert_that(written.ok | "CountRows" >> count(), equal_to([len(older + latest)]), label="rows")
+        assert_that(written.errors | "CountErrors" >> count(), equal_to([len(errors)]), label="errors")
     db = str(tmp_path_factory.mktemp("analytics") / "results.duckdb")
     con = connect(db)
     ensure_tables(con)

@@ -72,8 +72,8 @@ def test_object_deleted_after_listing_is_not_found__error_row(gcs_server, tmp_pa
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from transforms.list_images import ListImages
-    from transforms.read_images import ReadImages
+    from transforms.sources.list_images import ListImages
+    from transforms.stages.read_images import ReadImages
     client = storage_client()
     bucket = client.create_bucket("photos-vanishing")
     for name in ("a.jpg", "b.jpg"):
@@ -85,17 +85,17 @@ def test_object_deleted_after_listing_is_not_found__error_row(gcs_server, tmp_pa
         return ref
 
     with beam.Pipeline(runner="FnApiRunner") as p:
-        read = (p | ListImages("gs://photos-vanishing/in", "gs://photos-vanishing/classified")
-                | beam.Map(delete_b) | ReadImages())
-        assert_that(read.images | beam.Map(lambda i: i.ref.name), equal_to(["in/a.jpg"]), label="images")
+        listed = p | ListImages("gs://photos-vanishing/in", "gs://photos-vanishing/classified")
+        read = listed.ok | beam.Map(delete_b) | ReadImages()
+        assert_that(read.ok | beam.Map(lambda i: i.ref.name), equal_to(["in/a.jpg"]), label="images")
         assert_that(read.errors | beam.Map(lambda e: (e["name"], e["stage"], e["code"])),
                     equal_to([("in/b.jpg", "read", "not_found")]), label="errors")
 
 
 def test_overwritten_object_is_read_at_its_generation__late_redelivery(gcs_server):
-    from transforms.read_images import read_bytes
-    from transforms.imaging import ImageError
     from transforms.records import ImageRef
+    from transforms.stages.imaging import ImageError
+    from transforms.stages.read_images import read_bytes
     blob = storage_client().create_bucket("photos-overwritten").blob("a.jpg")
     blob.upload_from_string(b"first version")
     old = blob.generation

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from pipeline.run import main
-from pipeline.samples import jpeg_bytes, sample_photos
 from tests.unit.test_imaging import encode, png_bomb
+from tools.samples import jpeg_bytes, sample_photos
 
 ROW = "row"
 LONG_DIR = "/".join(["a-fairly-long-folder-name-" + str(i) for i in range(8)])

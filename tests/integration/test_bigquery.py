@@ -9,14 +9,16 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from pipeline import analytics
 from pipeline.run import main
-from pipeline.samples import jpeg_bytes, sample_photos
-from transforms.bigquery_client import BeamEmulatorClient, bigquery_client
-from transforms.bigquery_sink import WriteToBigQueryTables
+from tools import analytics
+from tools.samples import jpeg_bytes, sample_photos
 from transforms.clients import anonymous_beam_credentials_for_emulators, storage_client
+from transforms.sinks.bigquery_client import BeamEmulatorClient, bigquery_client
+from transforms.sinks.bigquery_sink import WriteToBigQueryTables
+from transforms.stage import StageOutput
 
 PROJECT = "test-project"
 
@@ -102,8 +104,8 @@ def test_backfill_without_gcs_temp_location_is_refused__load_jobs_need_one(backf
 def _stream(rows, errors, dataset, max_retries=2):
     options = PipelineOptions(["--runner=BundleBasedDirectRunner", "--streaming", f"--project={PROJECT}"])
     with beam.Pipeline(options=options) as p:
-        tables = {"classifications": p | "Rows" >> beam.Create(rows),
-                  "errors": p | "Errors" >> beam.Create(errors)}
+        tables = StageOutput(p | "Rows" >> beam.Create(rows),
+                             p | "Errors" >> beam.Create(errors))
         tables | WriteToBigQueryTables(f"{PROJECT}:{dataset}", streaming=True, max_retries=max_retries)
 
 
@@ -150,10 +152,14 @@ def test_rows_bigquery_refuses_become_error_rows__insert_errors(bq_gcs):
     bigquery_client(PROJECT).create_dataset("refusing")
     options = PipelineOptions(["--runner=BundleBasedDirectRunner", "--streaming", f"--project={PROJECT}"])
     with beam.Pipeline(options=options) as p:
-        tables = {"classifications": p | "Rows" >> beam.Create([row(1), row(2, name="refuse-me.jpg")]),
-                  "errors": p | "Errors" >> beam.Create([])}
-        tables | WriteToBigQueryTables(f"{PROJECT}:refusing", streaming=True,
-                                       client=RefusingClient(bq_gcs, PROJECT))
+        tables = StageOutput(p | "Rows" >> beam.Create([row(1), row(2, name="refuse-me.jpg")]),
+                             p | "Errors" >> beam.Create([]))
+        written = tables | WriteToBigQueryTables(f"{PROJECT}:refusing", streaming=True,
+                                                 client=RefusingClient(bq_gcs, PROJECT))
+        # What the sink hands on (to progress and events) is what BigQuery took, not what it was sent.
+        assert_that(written.ok | beam.Map(lambda r: r["name"]), equal_to(["img1.jpg"]), label="written rows")
+        assert_that(written.errors | beam.Map(lambda e: (e["name"], e["code"])),
+                    equal_to([("refuse-me.jpg", "bigquery_rejected")]), label="written errors")
     assert [r["name"] for r in query("SELECT name FROM `test-project.refusing.classifications`")] == ["img1.jpg"]
     errors = query("SELECT name, generation, stage, code, message FROM `test-project.refusing.errors`")
     assert [(e["name"], e["generation"], e["stage"], e["code"]) for e in errors] == [

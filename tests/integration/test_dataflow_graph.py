@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from pipeline import docs_gen
 from tests import emulators
+from tools import docs_gen
 
 pytestmark = pytest.mark.slow
 

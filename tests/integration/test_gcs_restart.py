@@ -6,8 +6,8 @@ import time
 
 import duckdb
 
-from pipeline.samples import jpeg_bytes, sample_photos
 from tests import emulators
+from tools.samples import jpeg_bytes, sample_photos
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 N = 120

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from pipeline.vision_endpoint import ANNOTATE_PATH, MAX_BODY_BYTES, running_endpoint
+from tools.vision_endpoint import ANNOTATE_PATH, MAX_BODY_BYTES, running_endpoint
 from transforms.clients import storage_client
 
 PASSWD = open("/etc/passwd", "rb").read()

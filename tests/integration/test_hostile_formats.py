@@ -4,8 +4,8 @@ import duckdb
 import pytest
 
 from pipeline.run import main
-from pipeline.samples import jpeg_bytes, sample_photos
 from tests.unit.test_image_formats import HOSTILE, saved
+from tools.samples import jpeg_bytes, sample_photos
 
 NAMED = {f"hostile.{name.lower()}.jpg": (data, name) for name, data in HOSTILE.items()}
 

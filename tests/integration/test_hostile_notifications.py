@@ -20,8 +20,15 @@ import signal
 import pytest
 
 from tests import emulators
-from tests.integration.streaming_support import (emulator_env, query, small_jpeg, start_pipeline, stop_pipeline,
-                                                 stream_env, wait_for)
+from tests.integration.streaming_support import (
+    emulator_env,
+    query,
+    small_jpeg,
+    start_pipeline,
+    stop_pipeline,
+    stream_env,
+    wait_for,
+)
 from transforms.clients import storage_client
 
 PROJECT = emulators.PROJECT

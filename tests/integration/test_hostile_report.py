@@ -12,12 +12,12 @@ import os
 
 import pytest
 
-from pipeline.report.__main__ import main as report_main
-from pipeline.report.browser import Chromium
 from tests.integration.streaming_support import small_jpeg
-from transforms.duckdb_sink import connect, ensure_tables, upsert
-from transforms.parse import response_to_row
+from tools.report.__main__ import main as report_main
+from tools.report.browser import Chromium
 from transforms.records import ImageRef, error_row
+from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
+from transforms.stages.parse import response_to_row
 
 SCRIPT = "<script>window.__pwned=1</script>"
 BREAKOUT = '"><img src=x onerror="window.__pwned=1">'

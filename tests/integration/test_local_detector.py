@@ -15,10 +15,10 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from tests.conftest import REPO
-from transforms.categories import category_name
-from transforms.local.detector import ObjectDetector
-from transforms.local.handler import LocalModels
-from transforms.parse import _labels, _objects
+from transforms.stages.categories import category_name
+from transforms.stages.local.detector import ObjectDetector
+from transforms.stages.local.handler import LocalModels
+from transforms.stages.parse import _labels, _objects
 
 DEFAULT = ["LABEL_DETECTION", "OBJECT_LOCALIZATION", "SAFE_SEARCH_DETECTION"]
 ANIMALS = {"Animal", "Vertebrate", "Mammal", "Bird", "Cat", "Dog", "Horse", "Sheep", "Cow", "Insect", "Arthropod"}

@@ -8,8 +8,8 @@ import skimage.data
 from PIL import Image
 
 from pipeline.run import main
-from transforms.backends import LOCAL_FEATURES
-from transforms.local.handler import LocalModels
+from transforms.stages.backends import LOCAL_FEATURES
+from transforms.stages.local.handler import LocalModels
 
 ALL_LOCAL = sorted(LOCAL_FEATURES)
 

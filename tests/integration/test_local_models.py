@@ -12,10 +12,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from transforms.local.build.__main__ import MANIFEST_FILE, build
-from transforms.local.label_hierarchy import class_label, label_annotations
-from transforms.local.labeler import Labeler
-from transforms.local.safety import SafetyModel, safe_search_annotation
+from transforms.stages.local.build.__main__ import MANIFEST_FILE, build
+from transforms.stages.local.label_hierarchy import class_label, label_annotations
+from transforms.stages.local.labeler import Labeler
+from transforms.stages.local.safety import SafetyModel, safe_search_annotation
 
 CAT_CLASSES = {"Tabby", "Tiger cat", "Egyptian cat"}
 

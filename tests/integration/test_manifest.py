@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.run import main
 from tests.integration.corpus import build_corpus
-from transforms.read_manifest import ReadManifest
+from transforms.sources.read_manifest import ReadManifest
 
 BUCKET = "photos-manifest"
 IMAGES = ("in/a.jpg", "in/sub/b é.jpg", "in/c.png")
@@ -43,8 +43,8 @@ def _read(pattern, images, errors):
     """Run ReadManifest alone: its images' keys and its errors' (file:line, code)."""
     with beam.Pipeline() as p:
         out = p | ReadManifest(pattern, f"gs://{BUCKET}/classified")
-        assert_that(out["images"] | beam.Map(lambda r: r.key), equal_to(images), label="images")
-        assert_that(out["errors"] | beam.Map(lambda e: (e["uri"].rsplit("/", 1)[-1], e["code"])),
+        assert_that(out.ok | beam.Map(lambda r: r.key), equal_to(images), label="images")
+        assert_that(out.errors | beam.Map(lambda e: (e["uri"].rsplit("/", 1)[-1], e["code"])),
                     equal_to(errors), label="errors")
 
 
@@ -91,7 +91,7 @@ def test_input_and_manifest__refused_before_start(tmp_path):
 
 
 def test_failed_images_manifest__rerun_processes_only_the_failures(gcs_server, model_dir, tmp_path, capsys):
-    from pipeline import analytics
+    from tools import analytics
     from transforms.clients import storage_client
     bucket = storage_client().create_bucket("photos-retry")
     good = build_corpus()["animals/chelsea.jpg"][0]

@@ -13,13 +13,13 @@ import duckdb
 import pytest
 from skimage import data as skdata
 
-from pipeline.report.__main__ import main as report_main
-from pipeline.report.browser import Chromium
 from pipeline.run import main as run_main
-from pipeline.samples import jpeg_bytes, write_samples
-from transforms.duckdb_sink import connect, ensure_tables, upsert
-from transforms.parse import response_to_row
+from tools.report.__main__ import main as report_main
+from tools.report.browser import Chromium
+from tools.samples import jpeg_bytes, write_samples
 from transforms.records import ImageRef
+from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
+from transforms.stages.parse import response_to_row
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "vision_responses")
 
@@ -167,10 +167,10 @@ def test_screenshot_written__tmp_folder(report):
 def test_bigquery_source_gives_the_same_figures__emulator(bq_url, tmp_path, monkeypatch):
     from google.cloud import bigquery
 
-    from pipeline.report.data import from_bigquery, from_duckdb
-    from transforms.bigquery_client import bigquery_client
+    from tools.report.data import from_bigquery, from_duckdb
     from transforms.records import error_row
     from transforms.schema import bigquery_schema
+    from transforms.sinks.bigquery_client import bigquery_client
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", bq_url)
     rows = vision_rows(str(tmp_path))
     errors = [error_row(None, "decode", "truncated", "the JPEG data is truncated", uri=str(tmp_path / "x.jpg"))]

@@ -17,7 +17,7 @@ import pytest
 from tests import emulators
 from tests.integration.streaming_support import FEATURES, REPO, emulator_env, pull_all, query, small_jpeg, wait_for
 from transforms.clients import COPY_MARKER, storage_client
-from transforms.duckdb_sink import connect
+from transforms.sinks.duckdb_sink import connect
 
 PROJECT = emulators.PROJECT
 BUCKET = "uploads"

@@ -28,8 +28,17 @@ from collections import Counter
 import pytest
 
 from tests import emulators
-from tests.integration.streaming_support import (emulator_env, outcomes, pull_all, query, small_jpeg, start_pipeline,
-                                                 stop_pipeline, stream_env, wait_for)
+from tests.integration.streaming_support import (
+    emulator_env,
+    outcomes,
+    pull_all,
+    query,
+    small_jpeg,
+    start_pipeline,
+    stop_pipeline,
+    stream_env,
+    wait_for,
+)
 from transforms.clients import COPY_MARKER, storage_client
 
 PROJECT = emulators.PROJECT
@@ -252,7 +261,7 @@ def _listening(port: int) -> set[str]:
 
 
 def test_listens_on_loopback_only__default_host():
-    from pipeline.vision_endpoint import running_endpoint
+    from tools.vision_endpoint import running_endpoint
     with running_endpoint("--fixed_labels") as url:
         port = int(url.rsplit(":", 1)[1])
         assert _listening(port) == {"127.0.0.1"}
@@ -260,7 +269,7 @@ def test_listens_on_loopback_only__default_host():
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
 def test_refuses_reachable_host__without_allow_remote(host):
-    out = subprocess.run([sys.executable, "-m", "pipeline.vision_endpoint", "--host", host, "--port", "0",
+    out = subprocess.run([sys.executable, "-m", "tools.vision_endpoint", "--host", host, "--port", "0",
                           "--fixed_labels"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert f"--host={host} would accept connections from other machines" in out.stderr
@@ -268,7 +277,7 @@ def test_refuses_reachable_host__without_allow_remote(host):
 
 
 def test_allows_reachable_host__only_with_allow_remote():
-    from pipeline.vision_endpoint import check_host
+    from tools.vision_endpoint import check_host
     check_host("0.0.0.0", allow_remote=True)
     check_host("localhost", allow_remote=False)
     with pytest.raises(ValueError, match="no authentication"):

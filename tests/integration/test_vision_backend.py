@@ -1,5 +1,5 @@
 """--backend=vision end to end: the real google-cloud-vision client over real HTTP
-against the project's Vision-compatible endpoint (pipeline/vision_endpoint.py)."""
+against the project's Vision-compatible endpoint (tools/vision_endpoint.py)."""
 import hashlib
 import io
 
@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from pipeline.run import main
-from pipeline.vision_endpoint import control, running_endpoint
 from tests.integration.corpus import ROW, SKIP, write_corpus
-from transforms.vision.annotate import BATCH_KEYS
+from tools.vision_endpoint import control, running_endpoint
+from transforms.stages.vision.annotate import BATCH_KEYS
 
 FEATURES = "--features=LABEL_DETECTION,SAFE_SEARCH_DETECTION"
 

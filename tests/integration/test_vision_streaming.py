@@ -2,10 +2,17 @@
 (not one image per call), by gs:// URI, through the real client and endpoint."""
 import time
 
-from pipeline.vision_endpoint import control, running_endpoint
 from tests import emulators
-from tests.integration.streaming_support import (emulator_env, outcomes, small_jpeg, start_pipeline, stop_pipeline,
-                                                 stream_env, wait_for)
+from tests.integration.streaming_support import (
+    emulator_env,
+    outcomes,
+    small_jpeg,
+    start_pipeline,
+    stop_pipeline,
+    stream_env,
+    wait_for,
+)
+from tools.vision_endpoint import control, running_endpoint
 from transforms.clients import storage_client
 
 UPLOADS = 24

@@ -2,7 +2,7 @@
 
 Each worker is one `Backpressure` (its own process in production) with
 `concurrency` call threads; threads take calls from one shared job, drive the
-controller's `waits()` generator, and meet the quota (pipeline/vision_quota.py)
+controller's `waits()` generator, and meet the quota (tools/vision_quota.py)
 when a call is sent. Accepted calls answer after `latency`, 429s after
 `reject_latency`. Nothing sleeps: a run of minutes takes milliseconds, so the
 controller can be measured shape by shape in unit tests.
@@ -13,7 +13,7 @@ import heapq
 import itertools
 from dataclasses import dataclass, field
 
-from transforms.vision.backpressure import Backpressure
+from transforms.stages.vision.backpressure import Backpressure
 
 
 class SimClock:

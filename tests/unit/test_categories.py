@@ -1,8 +1,8 @@
 """Category names and copy destinations can never leave the category root."""
 import pytest
 
-from transforms.categories import MAX_LEN, UNCATEGORIZED, category_name
-from transforms.copy_to_category import category_destination, safe_relative_path
+from transforms.stages.categories import MAX_LEN, UNCATEGORIZED, category_name
+from transforms.stages.copy_to_category import category_destination, safe_relative_path
 
 
 @pytest.mark.parametrize("label,expected", [

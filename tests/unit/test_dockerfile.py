@@ -79,7 +79,7 @@ def test_constraints_agree_with_setup_py__every_pin():
 def test_image_installs_everything_at_build__no_worker_time_install():
     text = _read(DOCKERFILE)
     assert "--constraint constraints.txt" in text and "pip check" in text
-    assert "python -m transforms.local.build --out /models" in text
+    assert "python -m transforms.stages.local.build --out /models" in text
     assert "IMAGE_CLASSIFIER_MODEL_DIR=/template/models" in text
     assert "FLEX_TEMPLATE_PYTHON_PY_FILE=/template/main.py" in text
     assert os.path.exists(os.path.join(REPO, "main.py"))

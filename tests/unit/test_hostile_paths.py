@@ -7,9 +7,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.report.thumbnails import thumbnail_name
-from transforms.categories import MAX_LEN, category_name
-from transforms.copy_to_category import category_destination, safe_relative_path
+from tools.report.thumbnails import thumbnail_name
+from transforms.stages.categories import MAX_LEN, category_name
+from transforms.stages.copy_to_category import category_destination, safe_relative_path
 
 # Pieces an attacker would try: climbing, absolute paths, Windows separators, NUL,
 # look-alikes of '/' and '.', control characters, a trailing '/'.

@@ -4,8 +4,8 @@ import io
 import pytest
 from PIL import EpsImagePlugin, Image
 
-from transforms.image_formats import VISION_FORMATS, allowed_formats, sniff_format
-from transforms.imaging import ImageError, decode_image
+from transforms.stages.image_formats import VISION_FORMATS, allowed_formats, sniff_format
+from transforms.stages.imaging import ImageError, decode_image
 
 
 def saved(fmt: str, mode: str = "RGB", size=(16, 12)) -> bytes:
@@ -71,7 +71,7 @@ def test_refusal_carries_no_bytes_or_size__text_file():
 def test_pillow_pixel_limit_untouched__after_import():
     import subprocess
     import sys
-    code = ("from PIL import Image; before = Image.MAX_IMAGE_PIXELS; import transforms.imaging; "
+    code = ("from PIL import Image; before = Image.MAX_IMAGE_PIXELS; import transforms.stages.imaging; "
             "print(before, Image.MAX_IMAGE_PIXELS)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == out[1] == str(int(1024 * 1024 * 1024 // 4 // 3))

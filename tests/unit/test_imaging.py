@@ -1,13 +1,13 @@
 """Decoding decides the format from the bytes and refuses what it cannot use, with a message."""
 import io
-import zlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from transforms.imaging import ImageError, decode_image
+from transforms.stages.imaging import ImageError, decode_image
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from transforms.local.label_hierarchy import class_label, label_annotations
+from transforms.stages.local.label_hierarchy import class_label, label_annotations
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, ESPRESSO, MISSILE, MOPED = 281, 282, 285, 967, 657, 665
 

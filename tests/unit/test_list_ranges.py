@@ -1,9 +1,10 @@
 """The key ranges of a bucket listing cover every name exactly once, whatever the names."""
 import bisect
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from transforms.list_ranges import plan_boundaries, ranges_from
+from transforms.sources.list_ranges import plan_boundaries, ranges_from
 
 NAME_CHARS = st.sampled_from(list("ab/0z.-_") + ["é", "日", "\U0001F600", "\ue000", "\U0010FFFF"])
 NAMES = st.lists(st.text(NAME_CHARS, min_size=1, max_size=8), max_size=60, unique=True)

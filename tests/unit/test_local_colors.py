@@ -2,7 +2,7 @@
 import numpy as np
 from PIL import Image
 
-from transforms.local.colors import dominant_colors, image_properties_annotation
+from transforms.stages.local.colors import dominant_colors, image_properties_annotation
 
 
 def _two_colour(w=400, h=300, split=100):

@@ -3,9 +3,9 @@ and the detector's box merging and score map (detector.py)."""
 import numpy as np
 import pytest
 
-from transforms.local.detector import merge_nested, vision_score
-from transforms.local.label_hierarchy import class_label
-from transforms.local.label_scale import classifier_labels, to_vision
+from transforms.stages.local.detector import merge_nested, vision_score
+from transforms.stages.local.label_hierarchy import class_label
+from transforms.stages.local.label_scale import classifier_labels, to_vision
 
 DAISY, BEE, ANT, FLY = 985, 309, 310, 308
 

@@ -5,7 +5,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from transforms.local.objects import PluginDetector, cam_box, crop_region, face_objects
+from transforms.stages.local.objects import PluginDetector, cam_box, crop_region, face_objects
 
 
 def test_box_surrounds_the_hot_region__cam_with_one_peak():

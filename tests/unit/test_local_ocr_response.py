@@ -1,6 +1,6 @@
 """OCR lines -> Vision's text fields (no model: the shape of the answer)."""
-from transforms.local.ocr import text_response
-from transforms.parse import _text
+from transforms.stages.local.ocr import text_response
+from transforms.stages.parse import _text
 
 
 def test_full_text_and_line_boxes__two_lines():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.read_manifest import (
+from transforms.sources.read_manifest import (
     BadLine,
     csv_records,
     parse_inventory_row,

@@ -8,9 +8,13 @@ import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 
 from transforms.clients import COPY_MARKER
-from transforms.notifications import (
-    MalformedNotification, _ParseNotification, parse_notification, read_notification)
-from transforms.publish_events import event_message
+from transforms.sinks.publish_events import event_message
+from transforms.sources.notifications import (
+    MalformedNotification,
+    _ParseNotification,
+    parse_notification,
+    read_notification,
+)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "notifications")
 ROOT = "gs://photos/classified"

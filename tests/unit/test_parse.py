@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from transforms.parse import is_safe, response_error, response_to_row
 from transforms.records import ImageRef
+from transforms.stages.parse import is_safe, response_error, response_to_row
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "vision_responses")
 REF = ImageRef(uri="gs://b/cars/a.jpg", bucket="b", name="cars/a.jpg", generation=7, rel_path="cars/a.jpg",

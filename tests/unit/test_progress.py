@@ -10,9 +10,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline.progress import Progress, ProgressReporter, RateWindow, format_progress, measure, show_progress
 from pipeline.summary import format_summary, listing_skips, tracker_summary
 from transforms import progress
-from transforms.list_images import NAMESPACE, ListImages
+from transforms.metrics import NAMESPACE
 from transforms.progress import ProgressTracker, TrackProgress
 from transforms.records import error_row
+from transforms.sources.list_images import ListImages
+from transforms.stage import StageOutput
 
 
 class Clock:
@@ -124,8 +126,8 @@ def test_sink_step_feeds_tracker_and_metrics__real_pipeline(tracker):
               error_row(None, "read", "not_found", "gone", uri="/x/b.jpg"),
               error_row(None, "decode", "empty_file", "empty", uri="/x/c.jpg")]
     p = fnapi()
-    tables = {"classifications": p | "Rows" >> beam.Create(rows("cat", 3) + rows("dog", 2)),
-              "errors": p | "Errors" >> beam.Create(errors)}
+    tables = StageOutput(p | "Rows" >> beam.Create(rows("cat", 3) + rows("dog", 2)),
+                         p | "Errors" >> beam.Create(errors))
     tables | TrackProgress()
     result = p.run()
     result.wait_until_finish()

@@ -1,8 +1,8 @@
 """Rows are checked against the one schema before BigQuery sees them."""
 import pytest
 
-from transforms.bigquery_sink import insert_id
-from transforms.row_validation import MAX_ROW_BYTES, problems, repair_error_row, to_bigquery_json
+from transforms.sinks.bigquery_sink import insert_id
+from transforms.sinks.row_validation import MAX_ROW_BYTES, problems, repair_error_row, to_bigquery_json
 
 
 def row(**over):

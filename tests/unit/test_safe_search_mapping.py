@@ -1,7 +1,7 @@
 """safe_search_annotation: open_nsfw probability -> Vision likelihoods at documented bands."""
 import pytest
 
-from transforms.local.safety import safe_search_annotation
+from transforms.stages.local.safety import safe_search_annotation
 
 
 @pytest.mark.parametrize("p, adult, racy", [

@@ -30,8 +30,8 @@ def test_contract_columns_exist__design_card():
 
 
 def test_rerun_replaces_instead_of_duplicating__duckdb_upsert(tmp_path):
-    from transforms.duckdb_sink import connect, ensure_tables, upsert
     from transforms.records import ImageRef, error_row
+    from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
     ref = ImageRef(uri="/x/a.jpg", bucket="/x", name="a.jpg", generation=1, rel_path="a.jpg")
     row = {"uri": ref.uri, "bucket": "/x", "name": "a.jpg", "generation": 1, "primary_category": "cat",
            "labels": [{"name": "Cat", "score": 0.9, "mid": "wn:1"}], "backend": "local",

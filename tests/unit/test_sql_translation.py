@@ -5,7 +5,7 @@ import re
 import pytest
 import sqlglot
 
-from pipeline import analytics, warehouse
+from tools import analytics, warehouse
 from transforms.schema import TABLES
 
 CATALOG = analytics.catalog()

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from pipeline import docs_gen
 from pipeline.options import OPTIONS, Opt
+from tools import docs_gen
 
 
 def _metadata() -> dict:
@@ -24,8 +24,8 @@ def test_generated_files_are_current__as_committed():
 
 def test_every_option_is_a_parameter__except_local_only_ones():
     names = [p["name"] for p in _metadata()["parameters"]]
-    assert names == [o.name for o in OPTIONS if o.name not in docs_gen.NOT_ON_DATAFLOW]
-    assert set(docs_gen.NOT_ON_DATAFLOW) <= {o.name for o in OPTIONS}
+    assert names == [o.name for o in OPTIONS if o.on_dataflow != "refused"]
+    assert "duckdb" not in names
 
 
 def test_parameters_have_label_help_and_optionality__gcloud_required_fields():
@@ -33,7 +33,7 @@ def test_parameters_have_label_help_and_optionality__gcloud_required_fields():
         assert p["label"].strip() and p["helpText"].strip(), p["name"]
         assert isinstance(p["isOptional"], bool), p["name"]
     required = {p["name"] for p in _metadata()["parameters"] if not p["isOptional"]}
-    assert required == docs_gen.REQUIRED_ON_DATAFLOW
+    assert required == {o.name for o in OPTIONS if o.on_dataflow == "required"} == {"bigquery_dataset"}
 
 
 def test_streaming_support_declared__both_modes():

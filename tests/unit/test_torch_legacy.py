@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from transforms.local.build import torch_legacy
+from transforms.stages.local.build import torch_legacy
 
 
 class _Evil:

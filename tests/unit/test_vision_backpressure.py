@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from transforms.vision.backpressure import FATAL, OVERLOAD, TRANSIENT, Backpressure, backoff_delay, classify
-from transforms.vision.rate_control import DECREASE, START_RATE
+from transforms.stages.vision.backpressure import FATAL, OVERLOAD, TRANSIENT, Backpressure, backoff_delay, classify
+from transforms.stages.vision.rate_control import DECREASE, START_RATE
 
 
 class Clock:
@@ -178,7 +178,7 @@ class _Answer:
 
 @pytest.mark.parametrize("retry_after", [None, 3], ids=["bare 429", "Retry-After 3 s"])
 def test_wait_after_429s_counts_as_throttled_time__quota_refusals(retry_after):
-    from transforms.vision.client import VisionCaller
+    from transforms.stages.vision.client import VisionCaller
     bp, clock = _bp()
     caller = VisionCaller(None, bp, sleep=clock.sleep, clock=clock, client=_Answer(3, retry_after))
     start = clock.t
@@ -190,7 +190,7 @@ def test_wait_after_429s_counts_as_throttled_time__quota_refusals(retry_after):
 
 
 def test_throttled_time_reaches_beams_counter__whole_seconds_carried_over():
-    from transforms.vision.annotate import VisionConfig, _CallVision
+    from transforms.stages.vision.annotate import VisionConfig, _CallVision
     dofn = _CallVision(VisionConfig(None, (), 1024, 1, 0, True, "run"))
     assert dofn.signaler.throttling_metric.metric_name.name == "cumulativeThrottlingSeconds"
     seen = {"secs": [], "msecs": []}

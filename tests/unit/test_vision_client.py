@@ -6,12 +6,12 @@ import threading
 import pytest
 from PIL import Image
 
-from pipeline.vision_endpoint import make_server
-from pipeline.vision_service import VisionService
-from transforms.vision.backpressure import Backpressure
-from transforms.vision.client import VisionCaller
-from transforms.vision.image_requests import ImageRequest, by_bytes, split_for_calls
+from tools.vision_endpoint import make_server
+from tools.vision_service import VisionService
 from transforms.records import ImageRef
+from transforms.stages.vision.backpressure import Backpressure
+from transforms.stages.vision.client import VisionCaller
+from transforms.stages.vision.image_requests import ImageRequest, by_bytes, split_for_calls
 
 
 @pytest.fixture(scope="module")

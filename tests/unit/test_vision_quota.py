@@ -1,10 +1,10 @@
-"""The endpoint's quota shapes (pipeline/vision_quota.py) on a fake clock, and their fault switches."""
+"""The endpoint's quota shapes (tools/vision_quota.py) on a fake clock, and their fault switches."""
 import pytest
 
-from pipeline.vision_endpoint import _flag
-from pipeline.vision_quota import TokenBucket, WindowQuota, make_quota
-from pipeline.vision_service import VisionService
 from tests.unit.quota_sim import SimClock
+from tools.vision_endpoint import _flag
+from tools.vision_quota import TokenBucket, WindowQuota, make_quota
+from tools.vision_service import VisionService
 
 
 def test_bucket_allows_its_burst_then_one_call_per_token__rate_5_burst_5():
@@ -74,7 +74,7 @@ def test_429_carries_the_wait_only_when_switched_on__quota_retry_after(hint):
     import urllib.error
     import urllib.request
 
-    from pipeline.vision_endpoint import make_server
+    from tools.vision_endpoint import make_server
     svc = VisionService(None, (), 1, fixed_labels=True,
                         faults={"quota_per_sec": 0.5, "quota_burst": 1, "quota_retry_after": hint})
     server = make_server("127.0.0.1", 0, svc)

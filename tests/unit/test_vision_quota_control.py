@@ -6,8 +6,8 @@ quota, whose tokens all come at once, can give more than 1 to a short job.
 """
 import pytest
 
-from pipeline.vision_quota import TokenBucket, WindowQuota
 from tests.unit.quota_sim import simulate
+from tools.vision_quota import TokenBucket, WindowQuota
 
 
 def bucket(rate=5.0, burst=5.0, hint=False):
@@ -63,8 +63,8 @@ def test_rate_recovers_within_6_s__burst_of_429s_from_another_client(make, kw):
 def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
     # 60 calls accepted in the first 2 s, then refused until the 12-s window turns: the
     # long-run rate is 60 calls per 12 s, not the 30/s the burst went at.
-    from transforms.vision.backpressure import Backpressure
     from tests.unit.quota_sim import SimClock
+    from transforms.stages.vision.backpressure import Backpressure
     clock = SimClock()
     bp = Backpressure(clock=clock, sleep=clock.sleep, seed=1)
     for _ in range(60):

@@ -1,0 +1,254 @@
+"""The local backend as a Beam `ModelHandler`.
+
+RunInference gives us, for free: one copy of the models per worker process
+(loaded on first use, shared by the process's threads), batching with
+BatchElements, inference metrics, and a dead-letter output for batches that
+fail. Each model is loaded only when a requested feature needs it, and answers
+are assembled in the Vision API's response shape so one parser serves both
+backends.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from transforms.records import LoadedImage
+from transforms.stages.backends import TEXT_FEATURES
+
+
+def local_max_side(features) -> int:
+    """Largest side images are shrunk to for the local models. Text needs pixels (2048);
+    nothing else does: the classifier and open_nsfw see 256 px, the face detector 384 px,
+    colours 128 px. 640 keeps a margin and lets the JPEG draft decode a 12 MP photo at 1/4
+    scale, which is most of the decode time saved."""
+    return 2048 if TEXT_FEATURES & set(features) else 640
+
+
+def default_threads() -> int:
+    """onnxruntime intra-op threads: the process's CPUs (Beam runs one process per core on Dataflow)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+LABEL_FEATURES = {"LABEL_DETECTION"}
+FACE_USERS = {"FACE_DETECTION", "LABEL_DETECTION", "OBJECT_LOCALIZATION"}
+DETECTOR_USERS = {"LABEL_DETECTION", "OBJECT_LOCALIZATION"}
+
+
+def face_label_score(face: dict, size: tuple[int, int]) -> float:
+    """How sure "Face" is as a label of the whole photo: the detector's confidence times
+    how much of the photo the face takes, 0.6 for a tiny face up to 0.95 for a face at
+    least a quarter of the photo's height. A face in a crowd is not what the photo is of,
+    and a face detector's 0.99 is not a 0.99 that the photo is "about" a face."""
+    height = (face["box"][3] - face["box"][1]) / max(size[1], 1)
+    return float(face["confidence"]) * (0.6 + 0.35 * min(1.0, max(height, 0.0) / 0.25))
+
+
+def face_labels(faces: list[dict], size: tuple[int, int] = (1, 1), detected: Sequence[dict] = ()) -> list[dict]:
+    """"Face" and "Person" labels: ImageNet has no class for people, so without these a
+    portrait would be labelled by its clothes. "Person" comes from the object detector
+    (see `detector_labels`); when the detector saw no person, from the faces (a face
+    implies a person), scored a little below "Face"."""
+    if not faces:
+        return []
+    score = max(face_label_score(f, size) for f in faces)
+    labels = [{"mid": "local:face", "description": "Face", "score": score, "topicality": score * 0.9}]
+    if not any(d["name"] == "Person" for d in detected):
+        labels.append({"mid": "local:person", "description": "Person", "score": score * 0.97,
+                       "topicality": score * 0.97})
+    return labels
+
+
+def salience(obj: dict) -> float:
+    """How much an object is what the photo shows: its score, discounted down to 0.85 for
+    a small box (full weight from a quarter of the photo up). It ranks labels
+    (`topicality`), so the primary category is the bus that fills a street scene, not a
+    face in it."""
+    v = obj["boundingPoly"]["normalizedVertices"]
+    area = max(0.0, v[2]["x"] - v[0]["x"]) * max(0.0, v[2]["y"] - v[0]["y"])
+    return obj["score"] * (0.85 + 0.15 * min(1.0, area / 0.25))
+
+
+def detector_labels(objects: list[dict]) -> list[dict]:
+    """Each class the object detector found, as a label scored by its best box and ranked
+    by its most salient one (Vision also returns its objects' names among the labels)."""
+    best: dict[str, dict] = {}
+    for o in objects:
+        name = o["name"]
+        entry = best.setdefault(name, {"mid": o.get("mid", ""), "description": name, "score": 0.0,
+                                       "topicality": 0.0})
+        entry["score"] = max(entry["score"], o["score"])
+        entry["topicality"] = max(entry["topicality"], salience(o))
+    return list(best.values())
+
+
+def merge_labels(*groups: list[dict]) -> list[dict]:
+    """One label per description (the best-scored), best topicality first."""
+    best: dict[str, dict] = {}
+    for group in groups:
+        for a in group:
+            key = a["description"].lower()
+            if key not in best or a["score"] > best[key]["score"]:
+                best[key] = a
+    return sorted(best.values(), key=lambda a: -a["topicality"])
+
+
+class LocalModels:
+    """The models one worker process holds, and how they answer a batch.
+
+    A model is loaded only when a requested feature needs it: the classifier for labels
+    and objects, the face detector for faces, labels ("Person"/"Face") and objects
+    ("Face" boxes), open_nsfw for safe search, RapidOCR for text, the user's detector
+    for objects when given. Colours need no model. `timings` accumulates seconds per
+    stage, which the benchmark reads.
+    """
+
+    def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None):
+        self.features = feats = frozenset(features)
+        self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = self.coco = None
+        self.expressions = None
+        self.timings: dict[str, float] = {}
+        versions = []
+        # Each model's module (and its runtime: ONNX Runtime, RapidOCR, LiteRT) is imported
+        # only when a feature asks for it, so a worker loads just what the job uses.
+        if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & feats:
+            from transforms.stages.local.labeler import Labeler
+            self.labeler = Labeler(model_dir, threads)
+            versions.append(Labeler.VERSION)
+        if DETECTOR_USERS & feats:
+            from transforms.stages.local.detector import ObjectDetector
+            self.coco = ObjectDetector(model_dir, threads)
+            versions.append(ObjectDetector.VERSION)
+        if "OBJECT_LOCALIZATION" in feats:
+            from transforms.stages.local.objects import load_fc_weight
+            self.fc_weight = load_fc_weight(model_dir)
+            if detector_model:
+                from transforms.stages.local.objects import PluginDetector
+                self.detector = PluginDetector(detector_model, threads)
+                versions.append(self.detector.version)
+        if "SAFE_SEARCH_DETECTION" in feats:
+            from transforms.stages.local.safety import SafetyModel
+            self.safety = SafetyModel(model_dir, threads)
+            versions.append(SafetyModel.VERSION)
+        if FACE_USERS & feats:
+            from transforms.stages.local.faces import FaceDetector
+            self.faces = FaceDetector(threads=1)  # three tiny graphs: a thread pool costs more than it gives
+            versions.append(FaceDetector.VERSION)
+        if "FACE_DETECTION" in feats:
+            from transforms.stages.local.expressions import ExpressionModel
+            self.expressions = ExpressionModel(model_dir)
+            versions.append(ExpressionModel.VERSION)
+        if TEXT_FEATURES & feats:
+            from transforms.stages.local.ocr import TextReader
+            self.ocr = TextReader(threads)
+            versions.append(TextReader.VERSION)
+        if "IMAGE_PROPERTIES" in feats:
+            from transforms.stages.local.colors import VERSION as COLORS_VERSION
+            versions.append(COLORS_VERSION)
+        self.version = "+".join(versions)
+
+    def _face_pool(self):
+        if getattr(self, "_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
+        return self._pool
+
+    def _timed(self, stage: str, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+    def annotate(self, images: Sequence) -> list[dict]:
+        """One Vision-shaped response dict per image, in order."""
+        responses: list[dict] = [{} for _ in images]
+        probs, cam_features, nsfw, detected, faces = self._run_models(images)
+        if probs is not None:
+            self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
+        if nsfw is not None:
+            from transforms.stages.local.safety import safe_search_annotation
+            for resp, p in zip(responses, nsfw, strict=True):
+                resp["safeSearchAnnotation"] = safe_search_annotation(float(p))
+        if "FACE_DETECTION" in self.features:
+            self._add_faces(responses, images, faces)
+        if self.ocr is not None:
+            for resp, im in zip(responses, images, strict=True):
+                resp.update(self._timed("ocr", self.ocr.annotate, im))
+        if "IMAGE_PROPERTIES" in self.features:
+            from transforms.stages.local.colors import image_properties_annotation
+            for resp, im in zip(responses, images, strict=True):
+                resp["imagePropertiesAnnotation"] = self._timed("colors", image_properties_annotation, im)
+        return responses
+
+    def _run_models(self, images: Sequence):
+        """The batch through every loaded model: (probs, cam features, nsfw, detections, faces)."""
+        # The face detector runs on its own thread while the classifier and safe-search
+        # models run here: onnxruntime releases the GIL, so both cores stay busy.
+        pending_faces = (self._face_pool().submit(
+            lambda: [self._timed("faces", self.faces.detect, im) for im in images]) if self.faces else None)
+        probs = cam_features = nsfw = None
+        if self.labeler is not None:
+            batch = self._timed("classifier_preprocess",
+                                lambda: np.stack([self.labeler.preprocess(im) for im in images]))
+            probs, cam_features = self._timed("classifier", self.labeler.predict, batch)
+        if self.safety is not None:
+            batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
+            nsfw = self._timed("safety", self.safety.predict, batch)
+        detected = (self._timed("detector_coco", self.coco.detect_batch, images) if self.coco is not None
+                    else [[] for _ in images])
+        faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
+        return probs, cam_features, nsfw, detected, faces
+
+    def _add_labels_and_objects(self, responses, images, probs, cam_features, faces, detected) -> None:
+        if "LABEL_DETECTION" in self.features:
+            from transforms.stages.local.label_scale import classifier_labels
+            for resp, im, p, f, d in zip(responses, images, probs, faces, detected, strict=True):
+                resp["labelAnnotations"] = merge_labels(
+                    face_labels(f, im.size, d), detector_labels(d), classifier_labels(p))
+        if "OBJECT_LOCALIZATION" in self.features:
+            from transforms.stages.local.objects import cam_objects, face_objects, not_covered
+            for resp, im, p, fm, f, d in zip(responses, images, probs, cam_features, faces, detected, strict=True):
+                cam = self._timed("objects_cam", cam_objects, p, fm, self.fc_weight, im.size)
+                objs = d + not_covered(cam, d) + face_objects(f, im.size)
+                if self.detector is not None:
+                    objs += self._timed("detector", self.detector.detect, im)
+                resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
+
+    def _add_faces(self, responses, images, faces) -> None:
+        from transforms.stages.local.faces import face_annotations
+        for resp, im, f in zip(responses, images, faces, strict=True):
+            if f:
+                moods = ([self._timed("expressions", self.expressions.likelihoods, im, face["box"]) for face in f]
+                         if self.expressions is not None else None)
+                resp["faceAnnotations"] = face_annotations(f, im.size, moods)
+
+
+class LocalModelHandler(ModelHandler[LoadedImage, PredictionResult, LocalModels]):
+    """LoadedImage -> PredictionResult(LoadedImage, Vision-shaped response)."""
+
+    def __init__(self, model_dir: str, features: Sequence[str], batch_size: int = 16,
+                 threads: int = 0, detector_model: str | None = None):
+        self.model_dir, self.features = model_dir, tuple(features)
+        self.batch_size, self.threads, self.detector_model = batch_size, threads, detector_model
+
+    def load_model(self) -> LocalModels:
+        return LocalModels(self.model_dir, self.features, self.threads or default_threads(),
+                           self.detector_model)
+
+    def run_inference(self, batch: Sequence[LoadedImage], model: LocalModels,
+                      inference_args=None) -> Iterable[PredictionResult]:  # noqa: ARG002 - ModelHandler's signature
+        responses = model.annotate([item.image for item in batch])
+        return [PredictionResult(item, resp, model.version) for item, resp in zip(batch, responses, strict=True)]
+
+    def get_num_bytes(self, batch: Sequence[LoadedImage]) -> int:
+        return sum(item.image.width * item.image.height * 3 for item in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "local_models"
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.batch_size}

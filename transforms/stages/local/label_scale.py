@@ -1,0 +1,70 @@
+"""Label scores on the Vision API's scale, so that `--min_confidence` 0.7 means what it
+means with `--backend=vision`: a label at 0.7 or more is one a person would agree with.
+
+The classifier's raw scores (label_hierarchy.py: a class's softmax probability, a
+generic label's summed probability) are not that. Measured on real photos (the README's
+"Local models" lists them): a correct top reading often has only 0.3-0.5 of the mass
+(a dahlia: Daisy 0.32, Flower 0.32; a pagoda: Palace 0.38, Building 0.49), while wrong
+generic labels collect scattered mass from many unrelated classes (the dahlia's
+Animal 0.31 comes from a dozen insect classes, none above 0.05). Two rules:
+
+1. One reading per photo: a classifier label is kept only if it is the top class or
+   one of its ancestors (the dahlia's top class is Daisy, so Flower, Plant... stay and
+   Animal goes), or if it holds at least `STRONG` of the mass by itself (a second
+   subject the classifier is sure of).
+2. Calibration: raw mass p becomes `to_vision(p)`, the label's score, logit-linear with slope 1/2 through
+   (0.3, 0.7): 0.2 -> 0.64, 0.3 -> 0.70, 0.5 -> 0.78, 0.8 -> 0.88, 0.95 -> 0.94. It is
+   monotone, so the ranking is unchanged. The anchor is set on the photos above:
+   correct top readings carry 0.32 or more; the wrong ones seen (a helmet read as a
+   bobsled: Vehicle 0.28; The Scream: Container 0.20) carry less.
+
+Ranking (`topicality`, which picks the primary category): the calibrated score times
+`ranking_discount`. Labels from the object detector (already on this scale, detector.py) and the face
+detector (handler.py) are merged with these.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from transforms.stages.local.label_hierarchy import label_annotations, lineage
+
+ANCHOR_RAW, ANCHOR_VISION, SLOPE = 0.3, 0.7, 0.5
+STRONG = 0.5
+LEAF_UNSURE = 0.9
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def to_vision(p: float) -> float:
+    """Raw classifier mass -> Vision-scale score (see the module docstring)."""
+    z = SLOPE * (_logit(p) - _logit(ANCHOR_RAW)) + _logit(ANCHOR_VISION)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def classifier_labels(probs: np.ndarray, limit: int = 20) -> list[dict]:
+    """Vision-scale `labelAnnotations` from the classifier's 1000 probabilities."""
+
+    top = lineage(int(np.argmax(probs)))
+    out = []
+    for a in label_annotations(probs, limit=limit):
+        if a["mid"] in top or a["score"] >= STRONG:
+            score = to_vision(a["score"])
+            out.append({**a, "score": score, "topicality": score * ranking_discount(a)})
+    return out
+
+
+def ranking_discount(label: dict) -> float:
+    """How much a label's rank is below its score. Generic labels keep label_hierarchy's
+    0.95 per step up the tree (topicality / score there). A class the classifier is
+    unsure of (raw probability below `STRONG`) ranks at 0.9: when Daisy has 0.32, its
+    parent Flower, which holds the same mass, is the better thing to file the photo under."""
+    raw_score = max(label["score"], 1e-9)
+    ratio = min(1.0, label["topicality"] / raw_score)
+    if ratio >= 1.0 - 1e-9 and raw_score < STRONG:  # a class itself (no step up the tree)
+        return LEAF_UNSURE
+    return ratio

@@ -1,0 +1,216 @@
+"""AnnotateWithVision: ImageRef -> AnnotatedImage through the Cloud Vision API.
+
+    refs -> BatchImages (4 keys by name, GroupIntoBatches of 16 with a flush timeout)
+         -> Reshuffle (spread the batches over the workers)
+         -> CallVision (per worker: a pool of --max_concurrent_requests calls;
+                        each batch: prepare URI-or-bytes, call, fall back to bytes)
+
+Batching happens before any byte is read, so only image names cross the
+shuffle and memory holds just the batches in flight. Calls carry up to 16
+images (fewer only when the 9 MB request limit or the end of the input says
+so), in batch and in streaming alike: a streaming trickle waits up to
+--batch_max_wait_secs for its batch to fill. Every answer is tied to its image
+by position and checked for count; a per-image error becomes that image's
+error row; a call that still fails after retries makes error rows for its
+images (stage `annotate`), never a lost image or a failed job.
+"""
+from __future__ import annotations
+
+import collections
+import uuid
+import zlib
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms import metrics
+from transforms.clients import anonymous_beam_credentials_for_emulators
+from transforms.metrics import NAMESPACE
+from transforms.records import AnnotatedImage, ImageRef, error_row
+from transforms.stage import ERRORS, split_outputs
+from transforms.stages.backends import TEXT_FEATURES
+from transforms.stages.imaging import ImageError
+from transforms.stages.parse import rpc_code_name
+from transforms.stages.vision.image_requests import (
+    MAX_IMAGES_PER_CALL,
+    URI_FALLBACK_CODES,
+    by_bytes,
+    by_uri,
+    split_for_calls,
+)
+
+MODEL_VERSION = "cloud-vision-v1"
+
+
+def send_max_side(features) -> int:
+    """Largest side of the bytes sent to Vision when an image must be shrunk: text needs pixels."""
+    return 2048 if TEXT_FEATURES & set(features) else 1024
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    endpoint: str | None
+    features: tuple[tuple[str, int], ...]   # (feature name, max results)
+    max_side: int
+    max_concurrent: int
+    requests_per_minute: int
+    adaptive: bool
+    run_id: str                             # one pacing state per pipeline run and worker process
+
+
+def feature_list(features, max_labels: int) -> tuple[tuple[str, int], ...]:
+    """Vision features with maxResults: labels as many as the row keeps, others the API's default-ish 50."""
+    return tuple((f, max_labels if f == "LABEL_DETECTION" else 50) for f in features)
+
+
+def annotate_batch(refs, caller, cfg: VisionConfig) -> list[tuple[str | None, object, dict]]:
+    """Prepare, call and fall back for one batch. Runs on a pool thread: returns
+    [(tag, value, stats)] and touches no Beam metrics (they belong to the bundle thread)."""
+    outputs: list[tuple[str | None, object, dict]] = []
+    first = []
+    for ref in refs:
+        req = by_uri(ref)
+        if req is None:
+            req = _bytes_or_error(ref, cfg, outputs)
+        if req is not None:
+            first.append(req)
+    resend = _call(first, caller, cfg, outputs, allow_fallback=True)
+    second = [r for r in (_bytes_or_error(ref, cfg, outputs) for ref in resend) if r is not None]
+    _call(second, caller, cfg, outputs, allow_fallback=False)
+    return outputs
+
+
+def _bytes_or_error(ref, cfg, outputs):
+    try:
+        return by_bytes(ref, cfg.max_side)
+    except ImageError as e:
+        outputs.append((ERRORS, error_row(ref, e.stage, e.code, e.message), {"unreadable": 1}))
+        return None
+
+
+def _call(items, caller, cfg, outputs, allow_fallback: bool):
+    """Call Vision for `items`; append outputs; return refs sent by URI that should go again as bytes."""
+    resend = []
+    for chunk in split_for_calls(items):
+        outcome = caller.annotate([i.as_call_item(cfg.features) for i in chunk])
+        stats = {"calls": 1, "attempts": outcome.attempts, "overloaded": outcome.overloaded,
+                 "transient": outcome.transient_failures, "throttled": outcome.throttled_secs,
+                 "images_per_call": len(chunk)}
+        if outcome.responses is None:
+            for i, item in enumerate(chunk):
+                outputs.append((ERRORS, error_row(
+                    item.ref, "annotate", outcome.error_code or "UNKNOWN",
+                    f"the Vision call failed after {outcome.attempts} attempt(s): {outcome.error_message}",
+                    attempts=outcome.attempts), {**(stats if i == 0 else {}), "failed_images": 1}))
+            continue
+        for i, (item, resp) in enumerate(zip(chunk, outcome.responses, strict=False)):
+            s = stats if i == 0 else {}
+            err = resp.get("error")
+            if err and (err.get("code") or err.get("message")):
+                if allow_fallback and item.uri and err.get("code") in URI_FALLBACK_CODES:
+                    resend.append(item.ref)
+                    continue
+                outputs.append((ERRORS, error_row(
+                    item.ref, "annotate", rpc_code_name(err.get("code")),
+                    err.get("message") or "the Vision API returned an error for this image",
+                    attempts=outcome.attempts), {**s, "image_errors": 1}))
+                continue
+            outputs.append((None, AnnotatedImage(
+                ref=item.ref, response=resp, backend="vision", model_version=MODEL_VERSION,
+                analysed_size=item.analysed_size, content_type=item.content_type,
+                original_size=item.original_size), s))
+    return resend
+
+
+class _CallVision(beam.DoFn):
+    """Batches of ImageRef in, AnnotatedImage and error rows out; calls run on a shared pool."""
+
+    def __init__(self, cfg: VisionConfig):
+        self.cfg = cfg
+        self.counters = {k: metrics.counter(n) for k, n in (
+            ("calls", "vision_calls"), ("attempts", "vision_attempts"), ("overloaded", "vision_calls_429"),
+            ("transient", "vision_calls_retried_failures"), ("image_errors", "vision_image_errors"),
+            ("failed_images", "vision_images_failed"), ("unreadable", "vision_images_unreadable"))}
+        self.images_per_call = metrics.distribution("vision_images_per_call")
+        self.throttled_ms = metrics.counter("vision_throttled_msecs")
+        self.signaler = ThrottlingSignaler(NAMESPACE)   # cumulativeThrottlingSeconds, whole seconds
+        self.throttled_carry = 0.0
+
+    def setup(self):
+        # Late: google-cloud-vision is imported only by jobs that call Vision (setup runs on the workers).
+        from transforms.stages.vision.client import shared_caller
+        anonymous_beam_credentials_for_emulators()
+        self.caller, self.pool = shared_caller(self.cfg.endpoint, self.cfg.requests_per_minute,
+                                               self.cfg.adaptive, self.cfg.max_concurrent, self.cfg.run_id)
+
+    def start_bundle(self):
+        self.pending = collections.deque()
+
+    def process(self, keyed_batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        _, refs = keyed_batch
+        future = self.pool.submit(annotate_batch, list(refs), self.caller, self.cfg)
+        self.pending.append((future, window, timestamp))
+        # Keep at most twice the pool's width in flight; emit whatever has finished.
+        yield from self._drain(limit=2 * self.cfg.max_concurrent)
+
+    def finish_bundle(self):
+        yield from self._drain(limit=0)
+
+    def _drain(self, limit: int):
+        while self.pending and (len(self.pending) > limit or self.pending[0][0].done()):
+            future, window, timestamp = self.pending.popleft()
+            for tag, value, stats in future.result():
+                self._count(stats)
+                wv = WindowedValue(value, timestamp, (window,))
+                yield beam.pvalue.TaggedOutput(tag, wv) if tag else wv
+
+    def _count(self, stats: dict) -> None:
+        for key, counter in self.counters.items():
+            if stats.get(key):
+                counter.inc(int(stats[key]))
+        if stats.get("images_per_call"):
+            self.images_per_call.update(int(stats["images_per_call"]))
+        if stats.get("throttled"):
+            self.throttled_ms.inc(int(stats["throttled"] * 1000))
+            self.throttled_carry += stats["throttled"]
+            whole = int(self.throttled_carry)
+            if whole:
+                self.signaler.signal_throttled(whole)
+                self.throttled_carry -= whole
+
+
+BATCH_KEYS = 4   # GroupIntoBatches keys: a fixed small range, not one hot key
+
+
+def _batching_key(ref):
+    """One of BATCH_KEYS keys, by a stable hash of the image's name.
+
+    GroupIntoBatches on one key puts every name of the job through one worker's state on
+    Dataflow (a hot key). A few keys bound that, and still fill batches: a job leaves at most
+    BATCH_KEYS partial batches. (GroupIntoBatches.WithShardedKey shards only in streaming.)
+    """
+    return zlib.crc32(ref.uri.encode("utf-8", "surrogatepass")) % BATCH_KEYS, ref
+
+
+class AnnotateWithVision(beam.PTransform):
+    """{'annotated': AnnotatedImage, 'errors': error rows} for a PCollection of ImageRef."""
+
+    def __init__(self, settings, adaptive: bool = True):
+        super().__init__()
+        self.cfg = VisionConfig(
+            endpoint=settings.vision_endpoint, features=feature_list(settings.features, settings.max_labels),
+            max_side=send_max_side(settings.features), max_concurrent=settings.max_concurrent_requests,
+            requests_per_minute=settings.vision_requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex)
+        self.max_wait = settings.batch_max_wait_secs
+
+    def expand(self, refs):
+        batches = (refs
+                   | "KeyForBatching" >> beam.Map(_batching_key).with_output_types(
+                       beam.typehints.KV[int, ImageRef])
+                   | "BatchImages" >> beam.GroupIntoBatches(MAX_IMAGES_PER_CALL,
+                                                            max_buffering_duration_secs=self.max_wait or None)
+                   | "SpreadBatches" >> beam.Reshuffle())
+        called = batches | "CallVision" >> beam.ParDo(_CallVision(self.cfg)).with_outputs(ERRORS, main="annotated")
+        return split_outputs(called, "annotated")

@@ -1,0 +1,167 @@
+"""One `images:annotate` call with retries, through google-cloud-vision.
+
+The client speaks REST (`transport="rest"`) everywhere: the same path serves the
+public endpoint, a regional one, and a local http endpoint (used with anonymous
+credentials). The library's own retry is turned off so that every attempt goes
+through this worker's `Backpressure` (pacing, Retry-After, adaptive throttling),
+and the answer is checked to hold exactly one response per image before it is
+trusted: responses are tied to images by position, nothing else.
+
+Every second spent waiting for this call (pacing, the hold or Retry-After after a
+429, the backoff after a 5xx) is added to `CallOutcome.throttled_secs`, which
+the DoFn reports as Beam's `cumulativeThrottlingSeconds`: Beam's own throttler
+counts only its pre-emptive waits, and Dataflow's autoscaler reads this counter.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from transforms.stages.vision.backpressure import (
+    FATAL,
+    OVERLOAD,
+    Backpressure,
+    backoff_delay,
+    classify,
+    retry_after_seconds,
+)
+
+MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
+MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
+CALL_TIMEOUT_SECS = 60.0
+
+
+@dataclass
+class CallOutcome:
+    """What one batch call came to: responses (REST JSON dicts) or the last error, plus its costs."""
+    responses: list[dict] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+    overloaded: int = 0            # attempts answered 429
+    transient_failures: int = 0    # attempts lost to 5xx, dropped connections, deadlines, bad answers
+    throttled_secs: float = 0.0
+    codes: list[str] = field(default_factory=list)
+
+
+def make_client(endpoint: str | None):
+    from google.cloud import vision
+    if not endpoint:
+        return vision.ImageAnnotatorClient(transport="rest")
+    from google.api_core.client_options import ClientOptions
+    options = ClientOptions(api_endpoint=endpoint.rstrip("/"))
+    if endpoint.startswith("http://"):
+        from google.auth.credentials import AnonymousCredentials
+        return vision.ImageAnnotatorClient(transport="rest", client_options=options,
+                                           credentials=AnonymousCredentials())
+    return vision.ImageAnnotatorClient(transport="rest", client_options=options)
+
+
+def to_request(item: dict):
+    """A request dict (`uri` or `content`, `features` [(name, max_results)]) -> AnnotateImageRequest."""
+    from google.cloud import vision
+    if item.get("content") is not None:
+        image = vision.Image(content=item["content"])
+    else:
+        image = vision.Image(source=vision.ImageSource(image_uri=item["uri"]))
+    return vision.AnnotateImageRequest(image=image, features=[
+        vision.Feature(type_=getattr(vision.Feature.Type, name), max_results=n) for name, n in item["features"]])
+
+
+def to_dict(response) -> dict:
+    """AnnotateImageResponse -> the REST JSON shape (camelCase, enum names) the parser reads."""
+    from google.protobuf.json_format import MessageToDict
+    return MessageToDict(type(response).pb(response))
+
+
+_HTTP_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+                502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+def _error_name(exc: BaseException) -> str:
+    """The google.rpc code name of a failed call, for the error row."""
+    code = getattr(exc, "grpc_status_code", None)
+    if code is not None:
+        return code.name
+    http_code = getattr(exc, "code", None)
+    if isinstance(http_code, int) and http_code in _HTTP_STATUS:
+        return _HTTP_STATUS[http_code]
+    if type(exc).__name__ == "ParseError":
+        return "BAD_RESPONSE"
+    return {"ConnectionError": "CONNECTION_DROPPED", "ReadTimeout": "DEADLINE_EXCEEDED",
+            "Timeout": "DEADLINE_EXCEEDED", "ConnectTimeout": "DEADLINE_EXCEEDED"}.get(
+        type(exc).__name__, type(exc).__name__)
+
+
+class VisionCaller:
+    """A client plus the process's Backpressure: `annotate(items) -> CallOutcome`."""
+
+    def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float = CALL_TIMEOUT_SECS,
+                 max_attempts: int = MAX_ATTEMPTS, max_overload_secs: float = MAX_OVERLOAD_SECS,
+                 sleep=time.sleep, clock=time.monotonic, client=None):
+        self.client = client if client is not None else make_client(endpoint)
+        self.bp, self.timeout = backpressure, timeout
+        self.max_attempts, self.max_overload_secs = max_attempts, max_overload_secs
+        self.sleep, self.clock = sleep, clock
+        self.rng = random.Random()
+
+    def annotate(self, items: list[dict]) -> CallOutcome:
+        out = CallOutcome()
+        requests = [to_request(i) for i in items]
+        started = self.clock()
+        while True:
+            out.throttled_secs += self.bp.acquire()
+            out.attempts += 1
+            sent = self.bp.clock()
+            try:
+                answer = self.client.batch_annotate_images(requests=requests, retry=None, timeout=self.timeout)
+                if len(answer.responses) != len(requests):
+                    raise ValueError(f"the answer holds {len(answer.responses)} responses for "
+                                     f"{len(requests)} images")
+                out.responses = [to_dict(r) for r in answer.responses]
+                self.bp.on_success(sent)
+                return out
+            except Exception as e:  # noqa: BLE001 - classified below; unknown kinds are fatal
+                kind = classify(e)
+                out.codes.append(_error_name(e))
+                out.error_code, out.error_message = _error_name(e), f"{type(e).__name__}: {e}"[:500]
+                if kind == FATAL:
+                    return out
+                if kind == OVERLOAD:
+                    out.overloaded += 1
+                    hint = retry_after_seconds(e)
+                    self.bp.on_overload(hint, sent)
+                    if self.clock() - started > self.max_overload_secs:
+                        return out
+                    # The wait after a 429 is the Backpressure's hold (the hint, or its own hold
+                    # when pacing is on), spent in acquire(); with pacing off, a blind backoff.
+                    delay = 0.0 if hint or self.bp.adaptive else backoff_delay(min(out.overloaded, 6), self.rng)
+                else:
+                    out.transient_failures += 1
+                    self.bp.on_failure()
+                    if out.transient_failures >= self.max_attempts:
+                        return out
+                    delay = max(retry_after_seconds(e) or 0.0, backoff_delay(out.transient_failures, self.rng))
+                if delay:
+                    self.sleep(delay)
+                    out.throttled_secs += delay
+
+
+_SHARED: dict[tuple, tuple] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_caller(endpoint: str | None, requests_per_minute: int, adaptive: bool, max_concurrent: int,
+                  run_id: str = ""):
+    """(VisionCaller, ThreadPoolExecutor) shared by every DoFn instance of this process:
+    one pacing state and one cap on concurrent calls per worker process."""
+    from concurrent.futures import ThreadPoolExecutor
+    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            caller = VisionCaller(endpoint, Backpressure(requests_per_minute, adaptive))
+            _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"))
+        return _SHARED[key]
