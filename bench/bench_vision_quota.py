@@ -12,7 +12,8 @@ models; its fault switches set the quota's shape. Each shape runs a short job
   when the window opens, bare 429 / with Retry-After;
 * the bucket at 2 s per call (16 calls in flight: 5 calls/s x 2 s needs 10);
 * 2 and 4 workers sharing the bucket: independent pipelines (each its own
-  Backpressure, as separate Dataflow workers are), each with its share of images.
+  Backpressure, as separate Dataflow workers are), each with its share of images
+  in whole batches (`_split`: the job leaves at most BATCH_KEYS partial calls).
 
 Figures, from the endpoint's log of every call:
 * quota use = ideal span / actual span of the accepted calls, where ideal =
@@ -84,12 +85,14 @@ def _count(name):
 
 def _pipeline(images: str, url: str, concurrent: int) -> dict:
     """One worker: list, annotate through its own Backpressure, count rows and error rows."""
+    from pipeline.graph import backend_options
     from transforms.stages.vision.annotate import AnnotateWithVision
     settings, _ = resolve([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}",
                            "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb",
                            f"--max_concurrent_requests={concurrent}"])
     p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    out = (p | "List" >> ListImages(settings.input, settings.category_root)).ok | AnnotateWithVision(settings)
+    out = (p | "List" >> ListImages(settings.input, settings.category_root)).ok | AnnotateWithVision(
+        backend_options(settings))
     out.ok | "CountOk" >> beam.Map(_count("annotated"))
     out.errors | "CountErrors" >> beam.Map(_count("errors"))
     result = p.run()
@@ -125,13 +128,38 @@ def figures(log: list[dict], n_images: int, done: int, rate: float = RATE) -> di
 
 
 def _split(src: str, dst: str, count: int, workers: int) -> list[str]:
-    """`count` of the images, dealt round-robin into one folder per worker."""
-    names = sorted(os.listdir(src))[:count]
+    """`count` of the images, one folder per worker, each worker's share in whole batches.
+
+    In one Dataflow job the BATCH_KEYS keys are shared by every worker, so the whole job leaves
+    at most BATCH_KEYS partial batches. Separate bench pipelines would each leave their own
+    (4 workers: up to 16 partial calls in a 30-call job). So every worker but the last takes
+    only images that fill whole batches under the keys its own pipeline will give them (the
+    key hashes the path), and the last takes the rest: at most BATCH_KEYS partial batches."""
+    from transforms.records import ImageRef
+    from transforms.stages.vision.annotate import _batching_key
+    from transforms.stages.vision.image_requests import MAX_IMAGES_PER_CALL
+    pool = sorted(os.listdir(src))[:count]
     folders = [os.path.join(dst, f"w{w}") for w in range(workers)]
-    for f in folders:
-        os.makedirs(f)
-    for i, name in enumerate(names):
-        os.link(os.path.join(src, name), os.path.join(folders[i % workers], name))
+    share = count // workers
+    for w, folder in enumerate(folders):
+        os.makedirs(folder)
+        if w == workers - 1:
+            mine = pool
+        else:
+            groups: dict[int, list[str]] = {}
+            mine = []
+            for name in pool:
+                if len(mine) >= share:
+                    break
+                key, _ = _batching_key(ImageRef(uri=os.path.join(folder, name), bucket=folder, name=name,
+                                                generation=0, rel_path=name))
+                groups.setdefault(key, []).append(name)
+                if len(groups[key]) == MAX_IMAGES_PER_CALL:
+                    mine += groups.pop(key)
+        taken = set(mine)
+        pool = [n for n in pool if n not in taken]
+        for name in mine:
+            os.link(os.path.join(src, name), os.path.join(folder, name))
     return folders
 
 

@@ -42,9 +42,8 @@ def test_quota_is_used__every_shape_short_and_long_job(shape, calls):
 @pytest.mark.parametrize("make", [bucket(), window()], ids=["bucket", "window"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_quota_is_used_by_independent_workers__one_shared_quota(make, workers, least_use, seed):
-    # Known limit (README, "Quota benchmark"): each worker learns only its own share, so with
-    # 4 workers the last one left at the end of a job climbs from its share for a few seconds,
-    # and 429s grow with the number of workers probing.
+    # A looser bound than the issue's (the strict-xfail test below holds that one): no 429 storm
+    # and no collapse with 2-4 independent controllers on a long job (README, "Quota benchmark").
     r = simulate(make, 400, workers=workers, seed=seed)
     assert r.quota_use >= least_use, r.quota_use
     assert r.share_429 <= 0.25, r.share_429
@@ -82,14 +81,16 @@ def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
 MULTI = {"bucket bare 429": bucket(), "bucket Retry-After": bucket(hint=True), "window bare 429": window()}
 
 
-NOT_MET = pytest.mark.xfail(strict=True, reason="issue 12, not met yet: 11-32 % of calls 429 with 2-4 "
-                            "workers (each controller probes above its own share; README, Quota benchmark)")
-MULTI_CASES = [pytest.param(shape, calls, marks=[] if (shape, calls) == ("window bare 429", 30) else [NOT_MET])
-               for shape in MULTI for calls in (30, 200)]
+NOT_MET = pytest.mark.xfail(strict=True, reason="issue 12, not met yet: short jobs (30 calls) on a bucket with 2-4 "
+                            "workers meet 4-6 429s (12-17 %; 4 workers also use 0.71), 4 workers on a window 17-22 % "
+                            "(README, Quota benchmark)")
+MET = {(shape, workers, 200) for shape in ("bucket bare 429", "bucket Retry-After") for workers in (2, 4)} | {
+    ("window bare 429", 2, 30), ("window bare 429", 2, 200), ("window bare 429", 4, 30)}
+MULTI_CASES = [pytest.param(shape, workers, calls, marks=[] if (shape, workers, calls) in MET else [NOT_MET])
+               for shape in MULTI for workers in (2, 4) for calls in (30, 200)]
 
 
-@pytest.mark.parametrize("shape,calls", MULTI_CASES)
-@pytest.mark.parametrize("workers", [2, 4])
+@pytest.mark.parametrize("shape,workers,calls", MULTI_CASES)
 def test_quota_is_used_without_429_storms__2_and_4_workers_on_one_quota(shape, workers, calls):
     # The issue's targets for every row: quota use >= 0.9 and <= 10 % of calls 429, with
     # independent controllers (one per worker process) sharing one quota.

@@ -1,0 +1,191 @@
+"""The pacing half of transforms/stages/vision/backpressure.py: how fast one worker sends Vision calls.
+
+A rate controller measured on a simulated clock against quotas of
+several shapes (token bucket, per-minute window, with and without
+Retry-After, 0.05-2 s latency, several workers on one quota;
+tests/unit/transforms/stages/vision/test_vision_quota_control.py):
+
+- *Slow start*: calls are paced from START_RATE, x4 per second until the
+  first 429, so a job's first burst costs a few 429s, not one per call in
+  flight. The rate grows as calls are sent (a 429 comes back fast even when
+  answers take 2 s), and only while the pacer, not the job, holds them.
+- *Decrease*: a 429 sets the rate to DECREASE x the rate this worker was
+  actually *given* (calls sent minus calls refused over the last RATE_WINDOW
+  s, at least 1 s; at the end of slow start over the last RATE_SAMPLE calls),
+  never above DECREASE x its pace. With others on the same quota that is its
+  share, not the pace it wished for: a cut of the pace (85 % of 3x its share)
+  left workers paced far above their share for tens of seconds, held back
+  only by holds, each hold ending in another 429. Only a 429 for a call sent
+  *after* the previous decrease counts: calls already in flight answer the
+  same congestion event.
+- *Increase*: a fixed step per call the pacer held back (STEP_PER_CALL), not
+  a step per second. Why: with one step per call and one cut per 429, a
+  worker settles where its own share of calls answered 429 is about
+  log(1 + step) / -log(DECREASE) (4 %), *whatever the number of workers*;
+  a step per second (the controller before this one: +6 %/s, per worker)
+  makes N workers probe N times as hard, and their 429s grow with N (21 %
+  at 4 workers). The step doubles every QUIET_DOUBLING_SECS without a 429
+  (at most 2^QUIET_MAX_DOUBLINGS, at most MAX_GROWTH_PER_SEC), so a quota
+  that grows (a worker leaving, another client done) is found in seconds.
+  The price: a step per call neither favours nor punishes a worker with a
+  small share, so shares stay as unequal as the end of slow start left them,
+  and the last worker of a job drains its calls at its share (README).
+- *Hold*: after a 429 every call waits HOLD_FIRST_SECS (x 0.5-1.5 at random,
+  so workers that met the same empty quota do not come back in lock-step),
+  doubling for 429s in a row, up to HOLD_MAX_SECS; a Retry-After (or the
+  RetryInfo in the error body) holds them until that moment instead.
+- *Spells*: 429s in a row (an empty window, another client taking the quota)
+  cut the rate again; once calls pass, it climbs back within RECOVER_SECS to
+  RECOVER_SHARE x what it was given before the spell (429s less than
+  SPELL_SECS apart are one spell: answers to calls sent before it, 2 s late,
+  do not start a new one). When a window quota opens again after an empty
+  spell, what it accepted over the whole open-then-empty cycle is its
+  long-run rate: the worker paces there instead of at the window's burst,
+  and probes beyond it only after one more cycle.
+
+`RateControl` holds the state and its rules; `Backpressure` (the subclass) adds the client-side
+throttler, the hard cap and the waits, and calls these rules under its lock.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import random
+from collections.abc import Callable
+
+START_RATE = 4.0          # calls/s before the first 429 ...
+SLOW_START = 4.0          # ... growing x4 per second until then
+MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
+DECREASE = 0.85           # after a 429: 85 % of the rate this worker was given
+RATE_WINDOW = 10.0        # "the rate it was given": over the last 10 s of calls sent ...
+RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
+FLOOR_SHARE = 0.7         # one 429 never takes that figure below 70 % of the pace
+STEP_PER_CALL = 0.0066    # +0.66 % per paced call: ~4 % of calls answered 429 at equilibrium
+QUIET_DOUBLING_SECS = 3.0  # the step doubles every 3 s without a 429 (halves per 3 s before a window's next cycle) ...
+QUIET_MAX_DOUBLINGS = 3   # ... at most x8 ...
+MAX_GROWTH_PER_SEC = 0.25  # ... and never more than +25 % a second (a step per call at 30 calls/s)
+HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row) ...
+HOLD_MAX_SECS = 4.0
+HOLD_JITTER = (0.5, 1.5)  # ... times a random factor (at most HOLD_MAX_SECS): no re-probing in lock-step
+SPELL_SECS = 3.0          # 429s less than 3 s apart are one spell of pressure ...
+RECOVER_SHARE = 0.95      # ... after which the rate climbs back to 95 % of what it was given before it
+RECOVER_SECS = 0.7        # with this time constant
+
+
+class RateControl:
+    """Pacing state and rules; not locked itself (the caller holds `self.lock`)."""
+
+    # Set by the pacer that owns this controller (Backpressure.__init__):
+    cap: float | None                 # the hard cap in calls/s, None = none
+    adaptive: bool
+    clock: Callable[[], float]
+    rng: random.Random
+
+    def _init_pacing(self, now: float) -> None:
+        # calls/s allowed now; None = unpaced (adaptive off and no cap)
+        self.rate: float | None = min(START_RATE, self.cap or START_RATE) if self.adaptive else self.cap
+        self.ceiling: float | None = None       # the rate given at the last 429; None = slow start
+        self.last_slot = -1e9                   # when the last call was let go
+        self.blocked_until = 0.0                # set by Retry-After and by holds
+        self.last_grow = now
+        self.last_decrease = -1e9
+        self.streak = 0                         # 429s since the last success
+        self.open_since, self.open_count = now, 0   # the current open-then-empty quota cycle
+        self.sent: collections.deque[float] = collections.deque()      # when calls were let go ...
+        self.refused: collections.deque[float] = collections.deque()   # ... and those answered 429
+        self.before_event = 0.0                 # the pace before the last counted 429 ...
+        self.recover_to = 0.0                   # ... and, after 429s in a row, where to climb back fast
+        self.spell_given, self.last_event, self.probe_from = 0.0, -1e9, now
+
+    def _accepted_rate(self, now: float, recent_only: bool = False, span: float | None = None) -> float:
+        """Calls per second the API accepted: calls sent minus those refused, over the last
+        RATE_WINDOW s (or since the first call, at least 1 s) -- long enough to span a window
+        quota's burst and what follows it. `recent_only` (the end of slow start, when the rate
+        has been climbing): over the last RATE_SAMPLE calls instead. Counting by send time keeps
+        the figure right at 2 s of latency, when no answer is back yet."""
+        if not self.sent:
+            return 0.0
+        span = span or min(RATE_WINDOW, max(1.0, now - self.sent[0]))
+        if recent_only and len(self.sent) >= RATE_SAMPLE:
+            span = min(span, max(1.0, now - self.sent[-RATE_SAMPLE]))
+        since = now - span
+        return max(0, sum(1 for t in self.sent if t >= since) - sum(1 for t in self.refused if t >= since)) / span
+
+    def _remember(self, times: collections.deque, t: float, now: float) -> None:
+        times.append(t)
+        while times and times[0] < now - RATE_WINDOW:
+            times.popleft()
+
+    def _accepted(self, now: float) -> None:
+        """An answer (the caller counts it for the throttler)."""
+        if self.streak >= 2 and self.adaptive and self.open_count >= RATE_SAMPLE // 2:
+            # The quota was empty until now (a window turned): what it gave over the whole
+            # open-then-empty cycle is its long-run rate; pace there, not at the burst's rate.
+            cycle = now - self.open_since
+            self.ceiling = max(MIN_RATE, self.open_count / cycle)
+            self.rate = min(self.ceiling, self.cap) if self.cap else self.ceiling
+            # Its rate is known for a cycle now: probe beyond it only after one more cycle.
+            self.probe_from = now + cycle
+            self.open_since, self.open_count = now, 0
+        self.open_count += 1
+        self.streak = 0
+
+    def _grow(self, now: float, paced: bool) -> None:
+        """Speed up as calls are let go, while no 429 is outstanding and the pacer is what holds
+        them (a job that sends less than the rate earns no credit). Growing when a call is sent,
+        not when it is answered, keeps slow start quick at 2 s of latency; a 429 comes back fast."""
+        dt, self.last_grow = max(0.0, now - self.last_grow), now
+        if self.rate is None or not self.adaptive or not paced or self.streak:
+            return
+        self.rate = self._grown(self.rate, min(dt, 1.0))
+
+    def _grown(self, rate: float, dt: float) -> float:
+        if self.ceiling is None:
+            rate *= SLOW_START ** dt
+        elif rate < self.recover_to:   # successes after a spell of 429s in a row: back, fast
+            rate = self.recover_to - (self.recover_to - rate) * math.exp(-dt / RECOVER_SECS)
+            if rate >= 0.99 * self.recover_to:
+                rate, self.recover_to = self.recover_to, 0.0
+        else:   # congestion avoidance: a fixed step per call the pacer held back (see the docstring)
+            quiet = (self.clock() - self.probe_from) / QUIET_DOUBLING_SECS   # no 429 for a while:
+            step = STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, quiet)   # the room may have grown
+            rate *= min(1.0 + step, (1.0 + MAX_GROWTH_PER_SEC) ** dt)   # at 30 calls/s: not x2 a second
+        return min(rate, self.cap) if self.cap else rate
+
+    def _refused(self, now: float, sent_at: float, retry_after: float | None) -> None:
+        """A 429: hold, and slow down once per congestion event (calls sent before the last decrease
+        were already in flight: their 429s are the same event)."""
+        self._remember(self.refused, sent_at, now)
+        if retry_after:
+            self.blocked_until = max(self.blocked_until, now + retry_after)
+        if not self.adaptive or sent_at < self.last_decrease:
+            return
+        self.streak += 1
+        hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
+        hold = min(HOLD_MAX_SECS, hold * self.rng.uniform(*HOLD_JITTER))
+        self.blocked_until = max(self.blocked_until, now + hold)
+        self.last_decrease, self.last_grow = now, now
+        if self.streak > 1 and self.ceiling:
+            # 429s in a row: the quota is empty (a window, another client). Slow down further,
+            # and once calls pass again, climb back fast to what it was given before the spell.
+            self.recover_to = RECOVER_SHARE * self.spell_given
+            self.rate = max(MIN_RATE, DECREASE * (self.rate or START_RATE))
+            return
+        # Down to DECREASE x what this worker was given (its share, with others on the quota);
+        # a worker held or idle for part of the window was given less than the quota would give:
+        # one 429 never takes that figure below FLOOR_SHARE of the pace (no ratchet to the floor),
+        # except at the end of slow start: there the pace is the overshoot, not a rate ever given.
+        self.before_event, self.recover_to = self.rate or START_RATE, 0.0
+        measured = self._accepted_rate(now, recent_only=self.ceiling is None)
+        floor = FLOOR_SHARE * self.before_event if self.ceiling is not None else 0.0
+        self.ceiling = max(measured, floor)
+        # What it was given over a whole RATE_WINDOW (a window quota's burst alone is no rate):
+        # after 429s in a row, the rate climbs back fast to RECOVER_SHARE x that.
+        given = self._accepted_rate(now, span=RATE_WINDOW)
+        pressed = now - self.last_event < SPELL_SECS   # 429s close together: the same spell
+        self.spell_given = max(self.spell_given, given) if pressed else given
+        self.last_event = self.probe_from = now
+        self.rate = max(MIN_RATE, DECREASE * min(self.ceiling, self.before_event))
+        if self.cap:
+            self.rate = min(self.rate, self.cap)
+
