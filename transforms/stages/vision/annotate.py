@@ -77,9 +77,18 @@ def feature_list(features, max_labels: int) -> tuple[tuple[str, int], ...]:
     return tuple((f, max_labels if f == "LABEL_DETECTION" else 50) for f in features)
 
 
-def annotate_batch(refs, caller, cfg: VisionConfig) -> list[tuple[str | None, object, dict]]:
+def annotate_batch(refs, caller, cfg: VisionConfig, on_sent=None) -> list[tuple[str | None, object, dict]]:
     """Prepare, call and fall back for one batch. Runs on a pool thread: returns
-    [(tag, value, stats)] and touches no Beam metrics (they belong to the bundle thread)."""
+    [(tag, value, stats)] and touches no Beam metrics (they belong to the bundle thread).
+    `on_sent` (SendGate's `leave`) is called when the first call is let go, and at the end."""
+    try:
+        return _annotate_batch(refs, caller, cfg, on_sent)
+    finally:
+        if on_sent is not None:
+            on_sent()
+
+
+def _annotate_batch(refs, caller, cfg: VisionConfig, on_sent) -> list[tuple[str | None, object, dict]]:
     outputs: list[tuple[str | None, object, dict]] = []
     first = []
     for ref in refs:
@@ -88,7 +97,7 @@ def annotate_batch(refs, caller, cfg: VisionConfig) -> list[tuple[str | None, ob
             req = _bytes_or_error(ref, cfg, outputs)
         if req is not None:
             first.append(req)
-    resend = _call(first, caller, cfg, outputs, allow_fallback=True)
+    resend = _call(first, caller, cfg, outputs, allow_fallback=True, on_sent=on_sent)
     second = [r for r in (_bytes_or_error(ref, cfg, outputs) for ref in resend) if r is not None]
     _call(second, caller, cfg, outputs, allow_fallback=False)
     return outputs
@@ -102,11 +111,11 @@ def _bytes_or_error(ref, cfg, outputs):
         return None
 
 
-def _call(items, caller, cfg, outputs, allow_fallback: bool):
+def _call(items, caller, cfg, outputs, allow_fallback: bool, on_sent=None):
     """Call Vision for `items`; append outputs; return refs sent by URI that should go again as bytes."""
     resend = []
     for chunk in split_for_calls(items):
-        outcome = caller.annotate([i.as_call_item(cfg.features) for i in chunk])
+        outcome = caller.annotate([i.as_call_item(cfg.features) for i in chunk], on_sent=on_sent)
         stats = {"calls": 1, "attempts": outcome.attempts, "overloaded": outcome.overloaded,
                  "transient": outcome.transient_failures, "throttled": outcome.throttled_secs,
                  "images_per_call": len(chunk)}
@@ -154,15 +163,17 @@ class _CallVision(beam.DoFn):
         # Late: google-cloud-vision is imported only by jobs that call Vision (setup runs on the workers).
         from transforms.stages.vision.client import shared_caller
         anonymous_beam_credentials_for_emulators()
-        self.caller, self.pool = shared_caller(self.cfg.endpoint, self.cfg.requests_per_minute,
-                                               self.cfg.adaptive, self.cfg.max_concurrent, self.cfg.run_id)
+        self.caller, self.pool, self.gate = shared_caller(
+            self.cfg.endpoint, self.cfg.requests_per_minute, self.cfg.adaptive, self.cfg.max_concurrent,
+            self.cfg.run_id)
 
     def start_bundle(self):
         self.pending = collections.deque()
 
     def process(self, keyed_batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         _, refs = keyed_batch
-        future = self.pool.submit(annotate_batch, list(refs), self.caller, self.cfg)
+        leave = self.gate.enter()   # a batch is taken on only when the pacer is about to send (SendGate)
+        future = self.pool.submit(annotate_batch, list(refs), self.caller, self.cfg, leave)
         self.pending.append((future, window, timestamp))
         # Keep at most twice the pool's width in flight; emit whatever has finished.
         yield from self._drain(limit=2 * self.cfg.max_concurrent)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from transforms.stages.vision.backpressure import (
     FATAL,
     OVERLOAD,
     Backpressure,
+    SendGate,
     backoff_delay,
     classify,
     retry_after_seconds,
@@ -108,12 +110,15 @@ class VisionCaller:
         self.sleep, self.clock = sleep, clock
         self.rng = random.Random()
 
-    def annotate(self, items: list[dict]) -> CallOutcome:
+    def annotate(self, items: list[dict], on_sent: Callable[[], None] | None = None) -> CallOutcome:
+        """`on_sent` is called once a first attempt is let go by the pacer (SendGate's `leave`)."""
         out = CallOutcome()
         requests = [to_request(i) for i in items]
         started = self.clock()
         while True:
             out.throttled_secs += self.bp.acquire()
+            if on_sent is not None:
+                on_sent()
             out.attempts += 1
             sent = self.bp.clock()
             try:
@@ -156,12 +161,13 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_caller(endpoint: str | None, requests_per_minute: int, adaptive: bool, max_concurrent: int,
                   run_id: str = ""):
-    """(VisionCaller, ThreadPoolExecutor) shared by every DoFn instance of this process:
-    one pacing state and one cap on concurrent calls per worker process."""
+    """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process:
+    one pacing state, one cap on concurrent calls and one gate on batches taken per worker process."""
     from concurrent.futures import ThreadPoolExecutor
     key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id)
     with _SHARED_LOCK:
         if key not in _SHARED:
             caller = VisionCaller(endpoint, Backpressure(requests_per_minute, adaptive))
-            _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"))
+            _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"),
+                            SendGate())
         return _SHARED[key]

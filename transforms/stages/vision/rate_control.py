@@ -12,7 +12,13 @@ tests/unit/transforms/stages/vision/test_vision_quota_control.py):
 - *Decrease*: a 429 sets the rate to DECREASE x the rate this worker was
   actually *given* (calls sent minus calls refused over the last RATE_WINDOW
   s, at least 1 s; at the end of slow start over the last RATE_SAMPLE calls),
-  never above DECREASE x its pace. With others on the same quota that is its
+  never above DECREASE x its pace. Two sharper figures: the end of slow start
+  cuts to EXIT_DECREASE (what a worker was given then holds the quota's burst:
+  at DECREASE, 2-4 workers each came back above their share and met a second
+  and third 429); and a worker that kept sending since its previous 429 takes
+  what it was given *since* then, when that is less (both ends of that span
+  met an empty quota, so no burst is in it; a bucket with a burst of 20 kept
+  the 10-s figure high for ten seconds of 429s). With others on the same quota that is its
   share, not the pace it wished for: a cut of the pace (85 % of 3x its share)
   left workers paced far above their share for tens of seconds, held back
   only by holds, each hold ending in another 429. Only a 429 for a call sent
@@ -37,8 +43,10 @@ tests/unit/transforms/stages/vision/test_vision_quota_control.py):
 - *Spells*: 429s in a row (an empty window, another client taking the quota)
   cut the rate again; once calls pass, it climbs back within RECOVER_SECS to
   RECOVER_SHARE x what it was given before the spell (429s less than
-  SPELL_SECS apart are one spell: answers to calls sent before it, 2 s late,
-  do not start a new one). When a window quota opens again after an empty
+  SPELL_SECS apart are one spell, even with a success between them). An
+  answer to a call sent before the latest 429 neither ends a spell nor resets
+  its holds: at 2 s of latency the answers to a burst arrive well inside the
+  empty spell that followed it, and the holds stayed at 0.5 s. When a window quota opens again after an empty
   spell, what it accepted over the whole open-then-empty cycle is its
   long-run rate: the worker paces there instead of at the window's burst,
   and probes beyond it only after one more cycle.
@@ -56,7 +64,10 @@ from collections.abc import Callable
 START_RATE = 4.0          # calls/s before the first 429 ...
 SLOW_START = 4.0          # ... growing x4 per second until then
 MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
-DECREASE = 0.85           # after a 429: 85 % of the rate this worker was given
+DECREASE = 0.85           # after a 429: 85 % of the rate this worker was given ...
+EXIT_DECREASE = 0.6       # ... but 60 % at the end of slow start, where that figure holds the burst
+BUSY_SHARE = 0.5          # "since the last 429" counts only if the worker sent half its pace or more
+CYCLE_MIN_CALLS = 4       # a window's cycle: at least 4 calls accepted before it emptied
 RATE_WINDOW = 10.0        # "the rate it was given": over the last 10 s of calls sent ...
 RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
 FLOOR_SHARE = 0.7         # one 429 never takes that figure below 70 % of the pace
@@ -96,6 +107,8 @@ class RateControl:
         self.before_event = 0.0                 # the pace before the last counted 429 ...
         self.recover_to = 0.0                   # ... and, after 429s in a row, where to climb back fast
         self.spell_given, self.last_event, self.probe_from = 0.0, -1e9, now
+        self.last_pressure = -1e9                # the last counted 429, in a spell or not
+        self.exit_at = -1e9                      # the end of slow start
 
     def _accepted_rate(self, now: float, recent_only: bool = False, span: float | None = None) -> float:
         """Calls per second the API accepted: calls sent minus those refused, over the last
@@ -116,9 +129,15 @@ class RateControl:
         while times and times[0] < now - RATE_WINDOW:
             times.popleft()
 
-    def _accepted(self, now: float) -> None:
+    def _accepted(self, now: float, sent_at: float | None = None) -> None:
         """An answer (the caller counts it for the throttler)."""
-        if self.streak >= 2 and self.adaptive and self.open_count >= RATE_SAMPLE // 2:
+        if sent_at is not None and sent_at < self.last_decrease:
+            # Sent before the latest 429: it says nothing of the quota now. At 2 s of latency the
+            # answers to a burst arrive well into the empty spell that followed it; ending the
+            # spell on them kept the holds at their shortest (a probe every 0.5 s).
+            self.open_count += 1
+            return
+        if self.streak >= 2 and self.adaptive and self.open_count >= CYCLE_MIN_CALLS:
             # The quota was empty until now (a window turned): what it gave over the whole
             # open-then-empty cycle is its long-run rate; pace there, not at the burst's rate.
             cycle = now - self.open_since
@@ -165,6 +184,7 @@ class RateControl:
         hold = min(HOLD_MAX_SECS, hold * self.rng.uniform(*HOLD_JITTER))
         self.blocked_until = max(self.blocked_until, now + hold)
         self.last_decrease, self.last_grow = now, now
+        was_pressed, self.last_pressure = self.last_pressure, now
         if self.streak > 1 and self.ceiling:
             # 429s in a row: the quota is empty (a window, another client). Slow down further,
             # and once calls pass again, climb back fast to what it was given before the spell.
@@ -178,14 +198,39 @@ class RateControl:
         self.before_event, self.recover_to = self.rate or START_RATE, 0.0
         measured = self._accepted_rate(now, recent_only=self.ceiling is None)
         floor = FLOOR_SHARE * self.before_event if self.ceiling is not None else 0.0
+        if self.ceiling is not None and now - self.last_event >= 1.0:
+            measured, floor = self._given_since_event(now, measured, floor)
+        exiting = self.ceiling is None
+        cut = EXIT_DECREASE if exiting else DECREASE
         self.ceiling = max(measured, floor)
         # What it was given over a whole RATE_WINDOW (a window quota's burst alone is no rate):
         # after 429s in a row, the rate climbs back fast to RECOVER_SHARE x that.
         given = self._accepted_rate(now, span=RATE_WINDOW)
-        pressed = now - self.last_event < SPELL_SECS   # 429s close together: the same spell
+        pressed = now - was_pressed < SPELL_SECS   # 429s close together (a spell or not): one spell
         self.spell_given = max(self.spell_given, given) if pressed else given
+        if exiting:
+            self.exit_at = now
+        elif pressed and now - self.exit_at > RATE_WINDOW:
+            # Another 429 of the same spell of pressure, a success between them: once calls pass
+            # again, climb back as after 429s in a row (the 10-s figure holds no slow-start burst).
+            self.recover_to = RECOVER_SHARE * self.spell_given
         self.last_event = self.probe_from = now
-        self.rate = max(MIN_RATE, DECREASE * min(self.ceiling, self.before_event))
+        self.rate = max(MIN_RATE, cut * min(self.ceiling, self.before_event))
         if self.cap:
             self.rate = min(self.rate, self.cap)
 
+    def _given_since_event(self, now: float, measured: float, floor: float) -> tuple[float, float]:
+        """(measured, floor) over the time since the previous 429, when the worker kept sending.
+
+        Both ends of that span met an empty quota, so what was accepted between them is what
+        the quota gave, with no burst in it; over a plain RATE_WINDOW a token bucket's burst
+        (20 tokens, say) kept the figure high for ten seconds and every cut still left the
+        worker above its share. A worker that sent less than BUSY_SHARE of its pace was idle,
+        not refused: the floor stays, so idling never ratchets its rate down."""
+        span = min(RATE_WINDOW, now - self.last_event)
+        since = now - span
+        sent = sum(1 for t in self.sent if t >= since)
+        if sent < BUSY_SHARE * self.before_event * span:
+            return measured, floor
+        accepted = sent - sum(1 for t in self.refused if t >= since)
+        return min(measured, accepted / span), 0.0

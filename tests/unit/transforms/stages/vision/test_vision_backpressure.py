@@ -4,7 +4,7 @@ import random
 import pytest
 
 from transforms.stages.vision.backpressure import FATAL, OVERLOAD, TRANSIENT, Backpressure, backoff_delay, classify
-from transforms.stages.vision.rate_control import DECREASE, START_RATE
+from transforms.stages.vision.rate_control import DECREASE, EXIT_DECREASE, START_RATE
 
 
 class Clock:
@@ -44,12 +44,42 @@ def test_calls_paced_from_the_start_rate_and_speeding_up__no_pushback_yet():
     assert clock.t - start < 2.0                      # x8 in 1.5 s
 
 
-def test_rate_drops_below_the_accepted_rate__429_after_steady_successes():
+def test_rate_drops_deeper_at_the_end_of_slow_start__first_429():
+    # The first 429 ends slow start: what the worker was given then holds the quota's burst,
+    # so the cut goes to EXIT_DECREASE of it (a cut to DECREASE left 2-4 workers above the quota).
     bp, clock = _bp()
     _steady(bp, clock, 10, 12)                        # 10 accepted calls per second for 12 s
     bp.on_overload(None, clock.t)
-    assert bp.rate == pytest.approx(DECREASE * 10, rel=0.06)
+    assert bp.rate == pytest.approx(EXIT_DECREASE * 10, rel=0.06)
     assert bp.ceiling == pytest.approx(10, rel=0.06)
+
+
+def test_rate_drops_below_the_accepted_rate__429_after_steady_successes():
+    bp, clock = _bp()
+    _steady(bp, clock, 10, 12)
+    bp.on_overload(None, clock.t)                     # the end of slow start
+    clock.t = bp.blocked_until
+    _steady(bp, clock, 5, 12)                         # then 5 accepted calls per second for 12 s
+    bp.on_overload(None, clock.t)
+    assert bp.rate == pytest.approx(DECREASE * 5, rel=0.06)
+    assert bp.ceiling == pytest.approx(5, rel=0.06)
+
+
+def test_cut_ignores_a_burst_accepted_before_the_last_429__bucket_with_a_large_burst():
+    # 20 calls at once (a bucket's burst), then 4 accepted calls per second: a second 429 cuts
+    # to DECREASE x 4, what the quota gave since the first 429, not to the 10-s figure (burst in it).
+    bp, clock = _bp()
+    for _ in range(20):
+        clock.t += 0.01
+        bp.on_success(clock.t)
+    bp.on_overload(None, clock.t)
+    clock.t = bp.blocked_until
+    for _ in range(16):
+        clock.t += 0.25
+        bp.acquire()
+        bp.on_success(clock.t)
+    bp.on_overload(None, clock.t)
+    assert bp.rate < DECREASE * 4.5
 
 
 def test_one_decrease_per_congestion_event__429s_of_calls_already_in_flight():
@@ -84,16 +114,22 @@ def test_every_call_waits_for_the_hint__retry_after():
     assert bp.acquire() == 0.0
 
 
-def test_rate_back_at_the_ceiling_within_2_s__successes_after_a_decrease():
+def test_rate_back_at_the_ceiling_within_25_calls__successes_after_a_decrease():
+    # A step per paced call, not per second (rate_control.py): 0.85 -> 0.97 of the ceiling is
+    # about 20 calls, however fast those come.
     bp, clock = _bp()
     _steady(bp, clock, 10, 12)
-    bp.on_overload(None, clock.t)
+    bp.on_overload(None, clock.t)                     # the end of slow start
     clock.t = bp.blocked_until
-    low, start = bp.rate, clock.t
+    _steady(bp, clock, 5, 12)
+    bp.on_overload(None, clock.t)                     # a decrease in congestion avoidance
+    clock.t = bp.blocked_until
+    low, calls = bp.rate, 0
     while bp.rate < 0.97 * bp.ceiling:
         bp.acquire()
         bp.on_success(clock.t)
-    assert low < 0.9 * bp.ceiling and clock.t - start < 2.0
+        calls += 1
+    assert low < 0.9 * bp.ceiling and calls <= 25
 
 
 def test_rate_does_not_grow__job_sends_less_than_the_rate():
@@ -199,3 +235,17 @@ def test_throttled_time_reaches_beams_counter__whole_seconds_carried_over():
     for secs in (0.6, 0.6, 2.3):
         dofn._count({"throttled": secs})
     assert seen["secs"] == [1, 2] and sum(seen["msecs"]) == 3500     # 3.5 s: 3 whole seconds, 0.5 carried
+
+
+def test_next_batch_taken_only_once_the_first_is_sent__send_gate():
+    import threading
+
+    from transforms.stages.vision.backpressure import SendGate
+    gate = SendGate(limit=1)
+    leave = gate.enter()                              # a batch waits for its first slot
+    taken = threading.Event()
+    threading.Thread(target=lambda: (gate.enter(), taken.set()), daemon=True).start()
+    assert not taken.wait(0.3)                        # the next batch stays with the runner
+    leave()
+    leave()                                           # the end of the batch: counted once only
+    assert taken.wait(2.0) and gate.waiting == 1

@@ -25,6 +25,8 @@ SHAPES = {
     "window 60 per 12 s, Retry-After": (window(hint=True), {}),
     "bucket 5/s, 2 s latency, 16 calls in flight": (bucket(), {"latency": 2.0, "concurrency": 16}),
     "bucket 30/s burst 30 (the real API's 1,800/min)": (bucket(30.0, 30.0), {}),
+    "bucket 5/s burst 20": (bucket(5.0, 20.0), {}),
+    "bucket 5/s, 0.5 s latency": (bucket(), {"latency": 0.5}),
 }
 
 
@@ -50,14 +52,16 @@ def test_quota_is_used_by_independent_workers__one_shared_quota(make, workers, l
 
 
 @pytest.mark.parametrize("make,kw", [(bucket(), {}), (bucket(hint=True), {}), (bucket(), {"workers": 2}),
-                                     (bucket(), {"latency": 2.0, "concurrency": 16})],
-                         ids=["bare 429", "Retry-After", "2 workers", "2 s latency"])
-def test_rate_recovers_within_6_s__burst_of_429s_from_another_client(make, kw):
-    # From 10 s to 15 s someone else takes tokens at 4x the quota: every call meets a 429.
-    r = simulate(make, 400, intruder=(10.0, 15.0, 20.0), **kw)
-    assert r.accepted_between(12.0, 15.0) < 0.5 * 3 * r.rate      # the burst really pushed back
-    recovered = next(t / 4 for t in range(60, 4 * 60) if r.accepted_between(t / 4, t / 4 + 1) >= 0.9 * r.rate)
-    assert recovered - 15.0 <= 6.0, recovered
+                                     (bucket(), {"latency": 0.5}), (bucket(), {"latency": 2.0, "concurrency": 16})],
+                         ids=["bare 429", "Retry-After", "2 workers", "0.5 s latency", "2 s latency"])
+def test_rate_recovers_within_6_s_and_one_answer__burst_of_429s_from_another_client(make, kw):
+    # From 10 s to 15 s someone else takes tokens at 4x the quota: every call meets a 429. The
+    # worker learns that a call passed one answer later, so the bound is 6 s plus one latency.
+    for seed in range(1, 6):
+        r = simulate(make, 400, intruder=(10.0, 15.0, 20.0), seed=seed, **kw)
+        assert r.accepted_between(12.0, 15.0) < 0.5 * 3 * r.rate      # the burst really pushed back
+        recovered = next(t / 4 for t in range(60, 4 * 60) if r.accepted_between(t / 4, t / 4 + 1) >= 0.9 * r.rate)
+        assert recovered - 15.0 <= 6.0 + kw.get("latency", 0.05), (seed, recovered)
 
 
 def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
@@ -78,22 +82,37 @@ def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
     assert bp.rate == pytest.approx(60 / 12, rel=0.05)
 
 
-MULTI = {"bucket bare 429": bucket(), "bucket Retry-After": bucket(hint=True), "window bare 429": window()}
-
-
-NOT_MET = pytest.mark.xfail(strict=True, reason="issue 12, not met yet: short jobs (30 calls) on a bucket with 2-4 "
-                            "workers meet 4-6 429s (12-17 %; 4 workers also use 0.71), 4 workers on a window 17-22 % "
-                            "(README, Quota benchmark)")
-MET = {(shape, workers, 200) for shape in ("bucket bare 429", "bucket Retry-After") for workers in (2, 4)} | {
-    ("window bare 429", 2, 30), ("window bare 429", 2, 200), ("window bare 429", 4, 30)}
-MULTI_CASES = [pytest.param(shape, workers, calls, marks=[] if (shape, workers, calls) in MET else [NOT_MET])
-               for shape in MULTI for workers in (2, 4) for calls in (30, 200)]
+MULTI = {"bucket bare 429": bucket(), "bucket Retry-After": bucket(hint=True), "window bare 429": window(),
+         "window Retry-After": window(hint=True)}
+# Out of reach of independent controllers (README, "Quota benchmark"): 4 workers on a 30-call job.
+# Each must meet one 429 of its own to learn that the quota exists (nothing else tells it), and
+# 4 of 34 calls is 11.8 %. A job-wide limit (--vision_rate_limit_service) meets it.
+BOUND = pytest.mark.xfail(strict=True, reason="issue 12: one 429 per independent worker is 11.8 % of a 30-call job")
+# Not met: 3-4 workers on a window with bare 429s; each worker probes the empty window on its
+# own (11-14 % of calls, worst of three seeds).
+NOT_MET = pytest.mark.xfail(strict=True, reason="issue 12, not met: 3-4 workers probe an empty window apart")
+MARKS = {("bucket bare 429", 4, 30): BOUND, ("bucket Retry-After", 4, 30): BOUND,
+         ("window bare 429", 3, 200): NOT_MET, ("window bare 429", 4, 200): NOT_MET}
+MULTI_CASES = [pytest.param(shape, workers, calls, marks=[m] if (m := MARKS.get((shape, workers, calls))) else [])
+               for shape in MULTI for workers in (2, 3, 4) for calls in (30, 200)]
 
 
 @pytest.mark.parametrize("shape,workers,calls", MULTI_CASES)
-def test_quota_is_used_without_429_storms__2_and_4_workers_on_one_quota(shape, workers, calls):
+def test_quota_is_used_without_429_storms__2_to_4_workers_on_one_quota(shape, workers, calls):
     # The issue's targets for every row: quota use >= 0.9 and <= 10 % of calls 429, with
-    # independent controllers (one per worker process) sharing one quota.
-    r = simulate(MULTI[shape], calls, workers=workers)
-    assert r.share_429 <= 0.10, (shape, workers, calls, r.share_429)
-    assert r.quota_use >= 0.9, (shape, workers, calls, r.quota_use)
+    # independent controllers (one per worker process) sharing one quota; the worst of 3 seeds.
+    runs = [simulate(MULTI[shape], calls, workers=workers, seed=seed) for seed in (1, 2, 3)]
+    assert max(r.share_429 for r in runs) <= 0.10, [r.share_429 for r in runs]
+    assert min(r.quota_use for r in runs) >= 0.9, [r.quota_use for r in runs]
+
+
+def test_job_tail_runs_at_the_quota__workers_take_batches_only_when_about_to_send():
+    # 4 workers at 2 s of latency, 20 call threads each. When a worker takes calls from the job
+    # as soon as a thread is free, a worker paced at a small share holds 20 calls at the end
+    # and the job's tail runs at that share; the gate (SendGate in the pipeline) leaves them to
+    # the other workers.
+    args = dict(workers=4, latency=2.0, concurrency=20)
+    greedy = [simulate(bucket(), 200, gate=None, seed=seed, **args).quota_use for seed in (1, 2, 3)]
+    gated = [simulate(bucket(), 200, seed=seed, **args).quota_use for seed in (1, 2, 3)]
+    assert min(greedy) < 0.8, greedy                  # the premise: without the gate the tail drags
+    assert min(gated) >= 0.9, gated
