@@ -11,9 +11,10 @@ models; its fault switches set the quota's shape. Each shape runs a short job
 * a per-minute-style window scaled down: 60 calls per 12 s window, all available
   when the window opens, bare 429 / with Retry-After;
 * the bucket at 2 s per call (16 calls in flight: 5 calls/s x 2 s needs 10);
-* 2 and 4 workers sharing the bucket: independent pipelines (each its own
-  Backpressure, as separate Dataflow workers are), each with its share of images
-  in whole batches (`_split`: the job leaves at most BATCH_KEYS partial calls).
+* 2 and 4 workers sharing the bucket (4 also at 2 s latency) and 4 sharing the
+  window: independent pipelines (each its own Backpressure, as separate Dataflow
+  workers are), each with its share of images in whole batches (`_split`: the
+  job leaves at most BATCH_KEYS partial calls).
 
 Figures, from the endpoint's log of every call:
 * quota use = ideal span / actual span of the accepted calls, where ideal =
@@ -57,6 +58,8 @@ SHAPES = [  # (label, endpoint flags, workers, --max_concurrent_requests)
     ("bucket 5/s, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 1, 16),
     ("bucket 5/s, 2 workers", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 2, 8),
     ("bucket 5/s, 4 workers", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 4, 8),
+    ("bucket 5/s, 4 workers, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 4, 16),
+    ("window 60/12 s, 4 workers, bare 429", [*WINDOW, "--quota_retry_after", "false", "--delay_secs", "0.05"], 4, 8),
 ]
 QUOTA_SWITCHES = ("quota_per_sec", "quota_burst", "quota_window_calls", "quota_window_secs", "quota_retry_after")
 
