@@ -14,7 +14,12 @@ models; its fault switches set the quota's shape. Each shape runs a short job
 * 2 and 4 workers sharing the bucket (4 also at 2 s latency) and 4 sharing the
   window: independent pipelines (each its own Backpressure, as separate Dataflow
   workers are), each with its share of images in whole batches (`_split`: the
-  job leaves at most BATCH_KEYS partial calls).
+  job leaves at most BATCH_KEYS partial calls);
+* the same with a job-wide limit (`--vision_rate_limit_service`, every worker
+  asks one rate limit service, tools/rate_limit_service.py, before each call,
+  for the call's images): at the quota in images per second (80/s: 5 calls x 16
+  images), and misconfigured 20 % above it (96/s), where the workers' own pacing
+  still has to keep the job sane.
 
 Figures, from the endpoint's log of every call:
 * quota use = ideal span / actual span of the accepted calls, where ideal =
@@ -26,11 +31,15 @@ Figures, from the endpoint's log of every call:
   windows and is bounded by them. `use to t1` ends the span at the last accepted
   call's answer instead (adds one latency: below 1 for short jobs at 2 s).
 * images per accepted call; share of calls answered 429; images lost (neither a
-  row nor an error row).
-Environment: VISION_BENCH_LENGTHS (default "30,200" calls).
+  row nor an error row); `limit wait s`: the workers' time spent waiting for the
+  job-wide limit, summed (the `vision_rate_limit_msecs` counter).
+Environment: VISION_BENCH_LENGTHS (default "30,200" calls); VISION_BENCH_SHAPES,
+text that selects the shapes whose label contains it (e.g. "job-wide": only the
+rows with a job-wide limit; default: every shape).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -43,6 +52,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.settings import resolve
+from tools.rate_limit_service import running_rate_limit_service
 from tools.vision_endpoint import control, running_endpoint
 from transforms.sources.list_images import ListImages
 
@@ -50,16 +60,23 @@ NS = "bench_vision"
 RATE = 5.0
 BUCKET = ["--quota_per_sec", "5", "--quota_burst", "5"]
 WINDOW = ["--quota_window_calls", "60", "--quota_window_secs", "12"]
-SHAPES = [  # (label, endpoint flags, workers, --max_concurrent_requests)
-    ("bucket 5/s burst 5, bare 429", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 1, 8),
-    ("bucket 5/s burst 5, Retry-After", [*BUCKET, "--quota_retry_after", "true", "--delay_secs", "0.05"], 1, 8),
-    ("window 60/12 s, bare 429", [*WINDOW, "--quota_retry_after", "false", "--delay_secs", "0.05"], 1, 8),
-    ("window 60/12 s, Retry-After", [*WINDOW, "--quota_retry_after", "true", "--delay_secs", "0.05"], 1, 8),
-    ("bucket 5/s, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 1, 16),
-    ("bucket 5/s, 2 workers", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 2, 8),
-    ("bucket 5/s, 4 workers", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"], 4, 8),
-    ("bucket 5/s, 4 workers, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 4, 16),
-    ("window 60/12 s, 4 workers, bare 429", [*WINDOW, "--quota_retry_after", "false", "--delay_secs", "0.05"], 4, 8),
+BARE_FAST = [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "0.05"]
+LIMIT_AT, LIMIT_120 = "quota=vision-images:80/second", "quota=vision-images:96/second"   # images: 80/s is the quota
+SHAPES = [  # (label, endpoint flags, workers, --max_concurrent_requests, job-wide limit rule or None)
+    ("bucket 5/s burst 5, bare 429", BARE_FAST, 1, 8, None),
+    ("bucket 5/s burst 5, Retry-After", [*BUCKET, "--quota_retry_after", "true", "--delay_secs", "0.05"], 1, 8, None),
+    ("window 60/12 s, bare 429", [*WINDOW, "--quota_retry_after", "false", "--delay_secs", "0.05"], 1, 8, None),
+    ("window 60/12 s, Retry-After", [*WINDOW, "--quota_retry_after", "true", "--delay_secs", "0.05"], 1, 8, None),
+    ("bucket 5/s, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 1, 16, None),
+    ("bucket 5/s, 2 workers", BARE_FAST, 2, 8, None),
+    ("bucket 5/s, 4 workers", BARE_FAST, 4, 8, None),
+    ("bucket 5/s, 4 workers, 2 s latency", [*BUCKET, "--quota_retry_after", "false", "--delay_secs", "2"], 4, 16,
+     None),
+    ("window 60/12 s, 4 workers, bare 429", [*WINDOW, "--quota_retry_after", "false", "--delay_secs", "0.05"], 4, 8,
+     None),
+    ("bucket 5/s, 2 workers, job-wide at quota", BARE_FAST, 2, 8, LIMIT_AT),
+    ("bucket 5/s, 4 workers, job-wide at quota", BARE_FAST, 4, 8, LIMIT_AT),
+    ("bucket 5/s, 4 workers, job-wide 120 %", BARE_FAST, 4, 8, LIMIT_120),
 ]
 QUOTA_SWITCHES = ("quota_per_sec", "quota_burst", "quota_window_calls", "quota_window_secs", "quota_retry_after")
 
@@ -86,13 +103,15 @@ def _count(name):
     return inc
 
 
-def _pipeline(images: str, url: str, concurrent: int) -> dict:
-    """One worker: list, annotate through its own Backpressure, count rows and error rows."""
+def _pipeline(images: str, url: str, concurrent: int, rls: str | None = None) -> dict:
+    """One worker: list, annotate through its own Backpressure (and the job-wide limit at `rls`, if given),
+    count rows and error rows."""
     from pipeline.graph import backend_options
     from transforms.stages.vision.annotate import AnnotateWithVision
     settings, _ = resolve([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}",
                            "--features=LABEL_DETECTION", f"--duckdb={images}.duckdb",
-                           f"--max_concurrent_requests={concurrent}"])
+                           f"--max_concurrent_requests={concurrent}",
+                           *([f"--vision_rate_limit_service={rls}"] if rls else [])])
     p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
     out = (p | "List" >> ListImages(settings.input, settings.category_root)).ok | AnnotateWithVision(
         backend_options(settings))
@@ -104,12 +123,12 @@ def _pipeline(images: str, url: str, concurrent: int) -> dict:
             if c.key.metric.namespace in (NS, "image_classifier")}
 
 
-def _run(folders: list[str], url: str, concurrent: int) -> list[dict]:
+def _run(folders: list[str], url: str, concurrent: int, rls: str | None = None) -> list[dict]:
     """The workers at once, each in a thread with its own pipeline (and so its own Backpressure)."""
     results: list[dict] = [{} for _ in folders]
 
     def work(i):
-        results[i] = _pipeline(folders[i], url, concurrent)
+        results[i] = _pipeline(folders[i], url, concurrent, rls)
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(folders))]
     for t in threads:
         t.start()
@@ -173,11 +192,16 @@ def main() -> None:
         pool = os.path.join(tmp, "pool")
         _write_images(pool, 16 * max(lengths))
         print(f"quota long-run rate {RATE:g} calls/s everywhere; 16 images per call; jobs of {lengths} calls")
-        print(f"{'shape':<34}{'calls':>6}{'use':>7}{'use to t1':>10}{'img/call':>9}{'429':>7}{'lost':>6}"
-              f"{'errors':>7}{'wall s':>8}")
+        print(f"{'shape':<40}{'calls':>6}{'use':>7}{'use to t1':>10}{'img/call':>9}{'429':>7}{'lost':>6}"
+              f"{'errors':>7}{'wall s':>8}{'limit wait s':>13}")
         worst = None
-        for label, flags, workers, concurrent in SHAPES:
-            with running_endpoint("--fixed_labels", *flags) as url:
+        chosen = os.environ.get("VISION_BENCH_SHAPES", "").lower()
+        for label, flags, workers, concurrent, limit in SHAPES:
+            if chosen not in label.lower():
+                continue
+            with contextlib.ExitStack() as stack:
+                url = stack.enter_context(running_endpoint("--fixed_labels", *flags))
+                rls = stack.enter_context(running_rate_limit_service(limit)) if limit else None
                 switches = control(url, "faults", {})
                 for calls in lengths:
                     run_dir = os.path.join(tmp, f"run-{calls}")
@@ -185,12 +209,14 @@ def main() -> None:
                     control(url, "reset", {})
                     control(url, "faults", {k: switches[k] for k in QUOTA_SWITCHES})   # a fresh quota
                     t0 = time.monotonic()
-                    counters = _run(folders, url, concurrent)
+                    counters = _run(folders, url, concurrent, rls)
                     done = sum(c.get("annotated", 0) + c.get("errors", 0) for c in counters)
                     f = figures(control(url, "stats")["log"], 16 * calls, done)
                     errors = sum(c.get("errors", 0) for c in counters)
-                    print(f"{label:<34}{calls:>6}{f['use']:>7.2f}{f['use_t1']:>10.2f}{f['img_call']:>9.1f}"
-                          f"{f['share_429']:>7.1%}{f['lost']:>6}{errors:>7}{time.monotonic() - t0:>8.0f}", flush=True)
+                    held = sum(c.get("vision_rate_limit_msecs", 0) for c in counters) / 1000
+                    print(f"{label:<40}{calls:>6}{f['use']:>7.2f}{f['use_t1']:>10.2f}{f['img_call']:>9.1f}"
+                          f"{f['share_429']:>7.1%}{f['lost']:>6}{errors:>7}{time.monotonic() - t0:>8.0f}"
+                          f"{held:>13.1f}", flush=True)
                     worst = f if worst is None or f["use"] < worst["use"] else worst
                     shutil.rmtree(run_dir)
         if worst:

@@ -6,6 +6,7 @@ without starting a job.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -18,6 +19,10 @@ ALL_FEATURES = (
     "TEXT_DETECTION", "DOCUMENT_TEXT_DETECTION", "LANDMARK_DETECTION", "LOGO_DETECTION",
     "IMAGE_PROPERTIES",
 )
+
+
+# HOST:PORT of a gRPC service: a name or IPv4 address, or an IPv6 address in brackets.
+SERVICE_ADDRESS = r"^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,16 @@ OPTIONS: tuple[Opt, ...] = (
         "Concurrent Vision calls", default=8, type=int, regex=r"^[1-9]\d*$"),
     Opt("vision_requests_per_minute", "Optional hard cap on Vision API calls per minute per worker "
         "(0 = none).", "Vision calls per minute", default=0, type=int, regex=r"^\d+$"),
+    Opt("vision_rate_limit_service", "Optional job-wide limit on Vision calls, shared by every worker: HOST:PORT "
+        "of an Envoy Rate Limit Service (gRPC; e.g. envoyproxy/ratelimit) that every worker asks before each "
+        "call, for as many hits as the call has images. On Dataflow it must be reachable from the workers. "
+        "Empty = no job-wide limit.", "Vision rate limit service (HOST:PORT)", regex=SERVICE_ADDRESS),
+    Opt("vision_rate_limit_domain", "The rate limit service's domain that holds the job-wide Vision limit.",
+        "Vision rate limit domain", default="image-classifier", regex=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+    Opt("vision_rate_limit_descriptor", "The descriptor of that limit, as key=value (a nested descriptor: "
+        "key=value,key=value, outermost first). It must match the service's rule exactly: Envoy allows, "
+        "without counting, a descriptor it has no rule for.", "Vision rate limit descriptor",
+        default="quota=vision-images", regex=r"^[A-Za-z0-9_.-]+=[^,=\s]+(,[A-Za-z0-9_.-]+=[^,=\s]+)*$"),
     Opt("output_topic", "Optional Pub/Sub topic (projects/P/topics/T) for one event per classified image.",
         "Output topic", regex=r"^projects/[^/]+/topics/[^/]+$", picker="PUBSUB_TOPIC"),
 )
@@ -119,6 +134,12 @@ def unknown_flags(argv: list[str]) -> list[str]:
         cls._add_argparse_args(parser)  # pylint: disable=protected-access
     _, unknown = parser.parse_known_args(argv)
     return [a for a in unknown if a.startswith("-")]
+
+
+def matches_regex(name: str, value: str) -> bool:
+    """Whether `value` is of the form the option's regex (the template's validation) asks for."""
+    (opt,) = [o for o in OPTIONS if o.name == name]
+    return bool(opt.regex and re.fullmatch(opt.regex, value))
 
 
 def parse_features(value: str) -> tuple[str, ...]:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline.options import ClassifyOptions, OptionsError, parse_features, unknown_flags
+from pipeline.options import ClassifyOptions, OptionsError, matches_regex, parse_features, unknown_flags
 from transforms.sinks.bigquery_client import parse_dataset
 from transforms.stages.backends import unsupported_features
+from transforms.stages.vision.job_limit import JobLimit, parse_descriptor
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,6 +40,7 @@ class Settings:
     batch_max_wait_secs: float
     max_concurrent_requests: int
     vision_requests_per_minute: int
+    vision_rate_limit: JobLimit | None   # --vision_rate_limit_service/_domain/_descriptor; None = no job-wide limit
     output_topic: str | None
 
 
@@ -88,6 +90,26 @@ def _check_numbers(o) -> None:
         raise OptionsError("--batch_max_wait_secs and --vision_requests_per_minute cannot be negative")
     if o.vision_endpoint and not o.vision_endpoint.startswith(("http://", "https://")):
         raise OptionsError(f"--vision_endpoint must be an http(s) URL, got {o.vision_endpoint!r}")
+
+
+def _rate_limit(o) -> JobLimit | None:
+    """The job-wide Vision limit, checked here (its service is first contacted by the workers)."""
+    if not o.vision_rate_limit_service:
+        return None
+    if o.backend != "vision":
+        raise OptionsError("--vision_rate_limit_service limits Vision calls: it needs --backend=vision")
+    service = o.vision_rate_limit_service.strip()
+    if not matches_regex("vision_rate_limit_service", service) or not 0 < int(service.rsplit(":", 1)[1]) < 65536:
+        raise OptionsError(f"--vision_rate_limit_service must be HOST:PORT of an Envoy Rate Limit Service "
+                           f"(e.g. 10.128.0.5:8081), got {o.vision_rate_limit_service!r}")
+    if not matches_regex("vision_rate_limit_domain", o.vision_rate_limit_domain or ""):
+        raise OptionsError(f"--vision_rate_limit_domain must be a name (letters, digits, _ . -), "
+                           f"got {o.vision_rate_limit_domain!r}")
+    try:
+        descriptor = parse_descriptor(o.vision_rate_limit_descriptor or "")
+    except ValueError as e:
+        raise OptionsError(f"--vision_rate_limit_descriptor must be key=value[,key=value...]: {e}") from None
+    return JobLimit(service, o.vision_rate_limit_domain, descriptor)
 
 
 def _check_bigquery(o, options: PipelineOptions, streaming: bool) -> None:
@@ -153,6 +175,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     if refused:
         raise OptionsError(refused)
     _check_numbers(o)
+    rate_limit = _rate_limit(o)
     _check_bigquery(o, options, streaming)
     input_path = _input_path(o)
     category_root = _category_root(o, input_path)
@@ -168,5 +191,6 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         model_dir=model_dir, inference_batch_size=o.inference_batch_size,
         detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
         max_concurrent_requests=o.max_concurrent_requests,
-        vision_requests_per_minute=o.vision_requests_per_minute, output_topic=o.output_topic,
+        vision_requests_per_minute=o.vision_requests_per_minute, vision_rate_limit=rate_limit,
+        output_topic=o.output_topic,
     ), options

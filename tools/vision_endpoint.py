@@ -33,6 +33,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pipeline.settings import REPO_ROOT
+from tools.loopback import refuse_remote
 from tools.vision_service import FAULT_DEFAULTS, VisionService
 from transforms.stages.local.handler import default_threads
 
@@ -159,23 +160,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def is_loopback(host: str) -> bool:
-    """True when every address `host` resolves to is a loopback address."""
-    import ipaddress
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return False
-    addresses = {str(info[4][0]).split("%")[0] for info in infos}
-    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
-
-
 def check_host(host: str, allow_remote: bool) -> None:
     """Refuse a non-loopback bind address unless the user asked for it explicitly."""
-    if not allow_remote and not is_loopback(host):
-        raise ValueError(f"--host={host} would accept connections from other machines, and this endpoint "
-                         "has no authentication (anyone could send images or switch faults on); "
-                         "use the default 127.0.0.1, or pass --allow_remote if that is really intended")
+    refuse_remote(host, allow_remote, "this endpoint has no authentication (anyone could send images or "
+                  "switch faults on)")
 
 
 def make_server(host: str, port: int, service: VisionService) -> ThreadingHTTPServer:

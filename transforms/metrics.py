@@ -35,6 +35,8 @@ COUNTERS = {
     "vision_images_failed": "images Cloud Vision could not annotate after retries",
     "vision_images_unreadable": "images that could not be prepared for Cloud Vision",
     "vision_throttled_msecs": "time spent waiting for the Vision quota (also cumulativeThrottlingSeconds)",
+    "vision_rate_limit_msecs": "time spent waiting for the job-wide limit (--vision_rate_limit_service); "
+                               "part of vision_throttled_msecs",
     # rows
     "images_classified": "classification rows made",
     "unsafe_images": "images safe search marks unsafe",

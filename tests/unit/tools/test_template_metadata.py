@@ -57,6 +57,8 @@ def test_regexes_accept_each_default__and_compile():
     ("backend", "vision", "torch"),
     ("min_confidence", "0.65", "70"),
     ("features", "LABEL_DETECTION,FACE_DETECTION", "labels faces"),
+    ("vision_rate_limit_service", "10.128.0.5:8081", "http://ratelimit:8081"),
+    ("vision_rate_limit_descriptor", "project=p1,quota=vision-images", "quota"),
 ])
 def test_parameter_regex_separates_good_from_bad__examples(name, good, bad):
     (param,) = [p for p in _metadata()["parameters"] if p["name"] == name]

@@ -3,7 +3,8 @@
     refs -> BatchImages (4 keys by name, GroupIntoBatches of 16 with a flush timeout)
          -> Reshuffle (spread the batches over the workers)
          -> CallVision (per worker: a pool of --max_concurrent_requests calls;
-                        each batch: prepare URI-or-bytes, call, fall back to bytes)
+                        each batch: prepare URI-or-bytes, call, fall back to bytes;
+                        each attempt paced by the worker, then by the job-wide limit if set)
 
 Batching happens before any byte is read, so only image names cross the
 shuffle and memory holds just the batches in flight. Calls carry up to 16
@@ -40,6 +41,7 @@ from transforms.stages.vision.image_requests import (
     by_uri,
     split_for_calls,
 )
+from transforms.stages.vision.job_limit import JobLimit
 
 MODEL_VERSION = "cloud-vision-v1"
 
@@ -58,6 +60,7 @@ class VisionOptions:
     max_concurrent_requests: int = 8          # per worker
     requests_per_minute: int = 0              # optional hard cap per worker; 0 = none
     batch_max_wait_secs: float = 2.0          # longest wait for a batch of MAX_IMAGES_PER_CALL to fill
+    job_limit: JobLimit | None = None         # a limit shared by every worker (job_limit.py); None = none
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class VisionConfig:
     requests_per_minute: int
     adaptive: bool
     run_id: str                             # one pacing state per pipeline run and worker process
+    job_limit: JobLimit | None = None       # asked before every attempt, on the worker (never at graph build)
 
 
 def feature_list(features, max_labels: int) -> tuple[tuple[str, int], ...]:
@@ -118,12 +122,13 @@ def _call(items, caller, cfg, outputs, allow_fallback: bool, on_sent=None):
         outcome = caller.annotate([i.as_call_item(cfg.features) for i in chunk], on_sent=on_sent)
         stats = {"calls": 1, "attempts": outcome.attempts, "overloaded": outcome.overloaded,
                  "transient": outcome.transient_failures, "throttled": outcome.throttled_secs,
-                 "images_per_call": len(chunk)}
+                 "rate_limited": outcome.rate_limited_secs, "images_per_call": len(chunk)}
         if outcome.responses is None:
+            message = (f"the Vision call failed after {outcome.attempts} attempt(s): {outcome.error_message}"
+                       if outcome.attempts else str(outcome.error_message))   # never sent: the message says why
             for i, item in enumerate(chunk):
                 outputs.append((ERRORS, error_row(
-                    item.ref, "annotate", outcome.error_code or "UNKNOWN",
-                    f"the Vision call failed after {outcome.attempts} attempt(s): {outcome.error_message}",
+                    item.ref, "annotate", outcome.error_code or "UNKNOWN", message,
                     attempts=outcome.attempts), {**(stats if i == 0 else {}), "failed_images": 1}))
             continue
         for i, (item, resp) in enumerate(zip(chunk, outcome.responses, strict=False)):
@@ -156,6 +161,7 @@ class _CallVision(beam.DoFn):
             ("failed_images", "vision_images_failed"), ("unreadable", "vision_images_unreadable"))}
         self.images_per_call = metrics.distribution("vision_images_per_call")
         self.throttled_ms = metrics.counter("vision_throttled_msecs")
+        self.rate_limited_ms = metrics.counter("vision_rate_limit_msecs")
         self.signaler = ThrottlingSignaler(NAMESPACE)   # cumulativeThrottlingSeconds, whole seconds
         self.throttled_carry = 0.0
 
@@ -165,7 +171,7 @@ class _CallVision(beam.DoFn):
         anonymous_beam_credentials_for_emulators()
         self.caller, self.pool, self.gate = shared_caller(
             self.cfg.endpoint, self.cfg.requests_per_minute, self.cfg.adaptive, self.cfg.max_concurrent,
-            self.cfg.run_id)
+            self.cfg.run_id, self.cfg.job_limit)
 
     def start_bundle(self):
         self.pending = collections.deque()
@@ -195,7 +201,9 @@ class _CallVision(beam.DoFn):
                 counter.inc(int(stats[key]))
         if stats.get("images_per_call"):
             self.images_per_call.update(int(stats["images_per_call"]))
-        if stats.get("throttled"):
+        if stats.get("rate_limited"):
+            self.rate_limited_ms.inc(int(stats["rate_limited"] * 1000))
+        if stats.get("throttled"):   # the job-wide limit's wait included, signalled once (job_limit.py)
             self.throttled_ms.inc(int(stats["throttled"] * 1000))
             self.throttled_carry += stats["throttled"]
             whole = int(self.throttled_carry)
@@ -225,7 +233,8 @@ class AnnotateWithVision(beam.PTransform):
         self.cfg = VisionConfig(
             endpoint=options.endpoint, features=feature_list(options.features, options.max_labels),
             max_side=send_max_side(options.features), max_concurrent=options.max_concurrent_requests,
-            requests_per_minute=options.requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex)
+            requests_per_minute=options.requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex,
+            job_limit=options.job_limit)
         self.max_wait = options.batch_max_wait_secs
 
     def expand(self, refs):

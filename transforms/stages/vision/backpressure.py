@@ -41,9 +41,9 @@ class Backpressure(RateControl):
     """Per-process pacing and throttling; thread-safe. `clock`/`sleep` are injectable for tests."""
 
     def __init__(self, requests_per_minute: int = 0, adaptive: bool = True,
-                 clock=time.monotonic, sleep=time.sleep, seed: int | None = None):
+                 clock=time.monotonic, sleep=time.sleep, seed: int | None = None, job_limited: bool = False):
         self.cap = requests_per_minute / 60.0 if requests_per_minute else None
-        self.adaptive = adaptive
+        self.adaptive, self.job_limited = adaptive, job_limited
         self.clock, self.sleep = clock, sleep
         self._init_pacing(clock())
         self.lock = threading.Lock()
@@ -123,8 +123,8 @@ class SendGate:
     worker paced at a small share of the quota that holds many batches (the pool's width, or
     twice that) finishes them long after the others are done, and the job's tail runs at one
     worker's share of the quota (on the simulated clock, 4 workers at 2 s of latency: quota use
-    0.64-0.91 by seed; 0.93-0.99 with the gate). So a bundle thread hands over a batch only while fewer than `limit` handed-over
-    batches still wait for their first call; the rest of its bundle stays unprocessed, where the
+    0.64-0.91 by seed; 0.93-0.99 with the gate). So a bundle thread hands over a batch only
+    while fewer than `limit` handed-over batches still wait for their first call; the rest of its bundle stays unprocessed, where the
     runner can give it to another worker (Dataflow's dynamic work rebalancing). Calls already
     sent, and their retries, do not count: only the wait for a first slot does."""
 

@@ -11,6 +11,11 @@ Every second spent waiting for this call (pacing, the hold or Retry-After after 
 429, the backoff after a 5xx) is added to `CallOutcome.throttled_secs`, which
 the DoFn reports as Beam's `cumulativeThrottlingSeconds`: Beam's own throttler
 counts only its pre-emptive waits, and Dataflow's autoscaler reads this counter.
+
+With a job-wide limit (`--vision_rate_limit_service`, job_limit.py) every attempt,
+once this worker's own pacing lets it go, also waits for the rate limit service to
+allow its images; that wait is part of `throttled_secs` too (and of
+`rate_limited_secs`). A service that cannot answer fails the call (error rows).
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from transforms.stages.vision.backpressure import (
     classify,
     retry_after_seconds,
 )
+from transforms.stages.vision.job_limit import JobLimit, JobLimiter, JobLimitUnavailable
 
 MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
 MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
@@ -45,6 +51,7 @@ class CallOutcome:
     overloaded: int = 0            # attempts answered 429
     transient_failures: int = 0    # attempts lost to 5xx, dropped connections, deadlines, bad answers
     throttled_secs: float = 0.0
+    rate_limited_secs: float = 0.0  # the part of throttled_secs spent waiting for the job-wide limit
     codes: list[str] = field(default_factory=list)
 
 
@@ -99,13 +106,13 @@ def _error_name(exc: BaseException) -> str:
 
 
 class VisionCaller:
-    """A client plus the process's Backpressure: `annotate(items) -> CallOutcome`."""
+    """A client plus the process's Backpressure (and job-wide limit, if any): `annotate(items) -> CallOutcome`."""
 
     def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float = CALL_TIMEOUT_SECS,
                  max_attempts: int = MAX_ATTEMPTS, max_overload_secs: float = MAX_OVERLOAD_SECS,
-                 sleep=time.sleep, clock=time.monotonic, client=None):
+                 sleep=time.sleep, clock=time.monotonic, client=None, limiter: JobLimiter | None = None):
         self.client = client if client is not None else make_client(endpoint)
-        self.bp, self.timeout = backpressure, timeout
+        self.bp, self.timeout, self.limiter = backpressure, timeout, limiter
         self.max_attempts, self.max_overload_secs = max_attempts, max_overload_secs
         self.sleep, self.clock = sleep, clock
         self.rng = random.Random()
@@ -117,6 +124,8 @@ class VisionCaller:
         started = self.clock()
         while True:
             out.throttled_secs += self.bp.acquire()
+            if self.limiter is not None and not self._job_limit(self.limiter, out, len(requests)):
+                return out
             if on_sent is not None:
                 on_sent()
             out.attempts += 1
@@ -154,20 +163,37 @@ class VisionCaller:
                     self.sleep(delay)
                     out.throttled_secs += delay
 
+    @staticmethod
+    def _job_limit(limiter: JobLimiter, out: CallOutcome, images: int) -> bool:
+        """Wait until the job-wide limit allows `images` more; False, with the error on `out`, when its
+        service cannot answer (the time spent failing is not throttling: it is not counted)."""
+        try:
+            waited = limiter.wait(images)
+        except JobLimitUnavailable as e:
+            out.codes.append(e.code)
+            out.error_code, out.error_message = e.code, str(e)
+            return False
+        out.throttled_secs += waited
+        out.rate_limited_secs += waited
+        return True
+
 
 _SHARED: dict[tuple, tuple] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_caller(endpoint: str | None, requests_per_minute: int, adaptive: bool, max_concurrent: int,
-                  run_id: str = ""):
-    """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process:
-    one pacing state, one cap on concurrent calls and one gate on batches taken per worker process."""
+                  run_id: str = "", job_limit: JobLimit | None = None):
+    """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process: one
+    pacing state, one cap on concurrent calls, one gate on batches taken and one client of the job-wide
+    limit per worker process."""
     from concurrent.futures import ThreadPoolExecutor
-    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id)
+    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id, job_limit)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            caller = VisionCaller(endpoint, Backpressure(requests_per_minute, adaptive))
+            limiter = JobLimiter(job_limit) if job_limit else None
+            pacing = Backpressure(requests_per_minute, adaptive, job_limited=limiter is not None)
+            caller = VisionCaller(endpoint, pacing, limiter=limiter)
             _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"),
                             SendGate())
         return _SHARED[key]

@@ -51,6 +51,13 @@ tests/unit/transforms/stages/vision/test_vision_quota_control.py):
   long-run rate: the worker paces there instead of at the window's burst,
   and probes beyond it only after one more cycle.
 
+- *Under a job-wide limit* (--vision_rate_limit_service, every worker asking one
+  token service): the limit, not a worker's pace, keeps the job under the
+  quota, so after a stray 429 (two of the limit's windows meeting, another
+  client) a worker climbs back by LIMITED_GROWTH_PER_SEC, per second: by a
+  step per call it stayed at its cut share and, with the others done, held
+  the job's tail (quota use 0.38-0.81 with 4 workers).
+
 `RateControl` holds the state and its rules; `Backpressure` (the subclass) adds the client-side
 throttler, the hard cap and the waits, and calls these rules under its lock.
 """
@@ -75,6 +82,7 @@ STEP_PER_CALL = 0.0066    # +0.66 % per paced call: ~4 % of calls answered 429 a
 QUIET_DOUBLING_SECS = 3.0  # the step doubles every 3 s without a 429 (halves per 3 s before a window's next cycle) ...
 QUIET_MAX_DOUBLINGS = 3   # ... at most x8 ...
 MAX_GROWTH_PER_SEC = 0.25  # ... and never more than +25 % a second (a step per call at 30 calls/s)
+LIMITED_GROWTH_PER_SEC = 0.5  # under a job-wide limit: +50 % a second (per second, not per call)
 HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row) ...
 HOLD_MAX_SECS = 4.0
 HOLD_JITTER = (0.5, 1.5)  # ... times a random factor (at most HOLD_MAX_SECS): no re-probing in lock-step
@@ -89,6 +97,7 @@ class RateControl:
     # Set by the pacer that owns this controller (Backpressure.__init__):
     cap: float | None                 # the hard cap in calls/s, None = none
     adaptive: bool
+    job_limited: bool                 # a job-wide limit (--vision_rate_limit_service) holds the workers
     clock: Callable[[], float]
     rng: random.Random
 
@@ -165,6 +174,8 @@ class RateControl:
             rate = self.recover_to - (self.recover_to - rate) * math.exp(-dt / RECOVER_SECS)
             if rate >= 0.99 * self.recover_to:
                 rate, self.recover_to = self.recover_to, 0.0
+        elif self.job_limited:   # the job-wide limit keeps the workers together under the quota:
+            rate *= (1.0 + LIMITED_GROWTH_PER_SEC) ** dt   # a worker cut by a stray 429 is back in seconds
         else:   # congestion avoidance: a fixed step per call the pacer held back (see the docstring)
             quiet = (self.clock() - self.probe_from) / QUIET_DOUBLING_SECS   # no 429 for a while:
             step = STEP_PER_CALL * 2 ** min(QUIET_MAX_DOUBLINGS, quiet)   # the room may have grown
