@@ -124,9 +124,10 @@ class SendGate:
     twice that) finishes them long after the others are done, and the job's tail runs at one
     worker's share of the quota (on the simulated clock, 4 workers at 2 s of latency: quota use
     0.64-0.91 by seed; 0.93-0.99 with the gate). So a bundle thread hands over a batch only
-    while fewer than `limit` handed-over batches still wait for their first call; the rest of its bundle stays unprocessed, where the
-    runner can give it to another worker (Dataflow's dynamic work rebalancing). Calls already
-    sent, and their retries, do not count: only the wait for a first slot does."""
+    while fewer than `limit` handed-over batches still wait for their first call; the rest of
+    its bundle stays unprocessed, where the runner can give it to another worker (Dataflow's
+    dynamic work rebalancing). Calls already sent, and their retries, do not count: only the
+    wait for a first slot does."""
 
     def __init__(self, limit: int = 1):
         self.limit, self.waiting = limit, 0

@@ -249,3 +249,21 @@ def test_next_batch_taken_only_once_the_first_is_sent__send_gate():
     leave()
     leave()                                           # the end of the batch: counted once only
     assert taken.wait(2.0) and gate.waiting == 1
+
+
+def test_rate_back_at_the_ceiling_within_2_s__job_wide_limit_and_a_stray_429():
+    # Under a job-wide limit the limit keeps the workers under the quota: a worker cut by a stray
+    # 429 climbs back by the second, not a step per call (it would hold the job's tail).
+    for limited, most_secs in ((True, 2.0), (False, None)):
+        bp, clock = _bp(job_limited=limited)
+        _steady(bp, clock, 10, 12)
+        bp.on_overload(None, clock.t)
+        clock.t = bp.blocked_until
+        start, target = clock.t, 0.97 * bp.ceiling
+        while bp.rate < target and clock.t - start < 30:
+            bp.acquire()
+            bp.on_success(clock.t)
+        if most_secs:
+            assert clock.t - start < most_secs
+        else:
+            assert clock.t - start > 3.0              # the premise: a step per call is slower
