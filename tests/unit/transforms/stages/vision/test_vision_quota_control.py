@@ -86,7 +86,7 @@ MULTI = {"bucket bare 429": bucket(), "bucket Retry-After": bucket(hint=True), "
          "window Retry-After": window(hint=True)}
 # Out of reach of independent controllers (README, "Quota benchmark"): 4 workers on a 30-call job.
 # Each must meet one 429 of its own to learn that the quota exists (nothing else tells it), and
-# 4 of 34 calls is 11.8 %. A job-wide limit (--vision_rate_limit_service) meets it.
+# 4 of 34 calls is 11.8 %. A job-wide limit (--vision_rate_limit_service) brings it to 3 % (README).
 BOUND = pytest.mark.xfail(strict=True, reason="issue 12: one 429 per independent worker is 11.8 % of a 30-call job")
 # Not met: 3-4 workers on a window with bare 429s; each worker probes the empty window on its
 # own (11-14 % of calls, worst of three seeds).
