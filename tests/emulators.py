@@ -13,6 +13,8 @@ import time
 import urllib.request
 from contextlib import contextmanager
 
+from tools.child_process import stop
+
 PROJECT = "test-project"
 PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
 
@@ -39,13 +41,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float, log: str) -> No
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop(proc)
 
 
 def fake_gcs_binary() -> str:

@@ -48,6 +48,7 @@ from typing import Any
 import grpc
 from apache_beam.io.components import rate_limit_pb2
 
+from tools.child_process import stop
 from tools.loopback import refuse_remote
 
 pb: Any = rate_limit_pb2   # its message classes are made when it is imported: mypy cannot see them
@@ -176,12 +177,7 @@ def running_rate_limit_service(*limits: str, domain: str = "image-classifier", t
                         raise RuntimeError(f"the rate limit service did not answer in {timeout} s") from None
         yield address
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

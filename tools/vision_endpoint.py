@@ -33,6 +33,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pipeline.settings import REPO_ROOT
+from tools.child_process import stop
 from tools.loopback import refuse_remote
 from tools.vision_service import FAULT_DEFAULTS, VisionService
 from transforms.stages.local.handler import default_threads
@@ -203,12 +204,7 @@ def running_endpoint(*args: str, env: dict | None = None, timeout: float = 60.0)
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def control(url: str, path: str, payload: dict | None = None) -> dict:
