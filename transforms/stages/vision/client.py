@@ -118,7 +118,7 @@ class VisionCaller:
         self.rng = random.Random()
 
     def annotate(self, items: list[dict], on_sent: Callable[[], None] | None = None) -> CallOutcome:
-        """`on_sent` is called once a first attempt is let go by the pacer (SendGate's `leave`)."""
+        """`on_sent` is called as each attempt is let go (SendGate's `leave`, which acts on the first only)."""
         out = CallOutcome()
         requests = [to_request(i) for i in items]
         started = self.clock()

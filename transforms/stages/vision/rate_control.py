@@ -12,18 +12,18 @@ tests/unit/transforms/stages/vision/test_vision_quota_control.py):
 - *Decrease*: a 429 sets the rate to DECREASE x the rate this worker was
   actually *given* (calls sent minus calls refused over the last RATE_WINDOW
   s, at least 1 s; at the end of slow start over the last RATE_SAMPLE calls),
-  never above DECREASE x its pace. Two sharper figures: the end of slow start
-  cuts to EXIT_DECREASE (what a worker was given then holds the quota's burst:
-  at DECREASE, 2-4 workers each came back above their share and met a second
-  and third 429); and a worker that kept sending since its previous 429 takes
-  what it was given *since* then, when that is less (both ends of that span
-  met an empty quota, so no burst is in it; a bucket with a burst of 20 kept
-  the 10-s figure high for ten seconds of 429s). With others on the same quota that is its
+  never above DECREASE x its pace. With others on the same quota that is its
   share, not the pace it wished for: a cut of the pace (85 % of 3x its share)
   left workers paced far above their share for tens of seconds, held back
   only by holds, each hold ending in another 429. Only a 429 for a call sent
   *after* the previous decrease counts: calls already in flight answer the
-  same congestion event.
+  same congestion event. Two sharper figures: the end of slow start cuts to
+  EXIT_DECREASE (what a worker was given then holds the quota's burst: at
+  DECREASE, 2-4 workers each came back above their share and met a second
+  and third 429); and a worker that kept sending since its previous 429 takes
+  what it was given *since* then, when that is less (both ends of that span
+  met an empty quota, so no burst is in it; a bucket with a burst of 20 kept
+  the 10-s figure high for ten seconds of 429s).
 - *Increase*: a fixed step per call the pacer held back (STEP_PER_CALL), not
   a step per second. Why: with one step per call and one cut per 429, a
   worker settles where its own share of calls answered 429 is about
@@ -46,11 +46,10 @@ tests/unit/transforms/stages/vision/test_vision_quota_control.py):
   SPELL_SECS apart are one spell, even with a success between them). An
   answer to a call sent before the latest 429 neither ends a spell nor resets
   its holds: at 2 s of latency the answers to a burst arrive well inside the
-  empty spell that followed it, and the holds stayed at 0.5 s. When a window quota opens again after an empty
-  spell, what it accepted over the whole open-then-empty cycle is its
-  long-run rate: the worker paces there instead of at the window's burst,
-  and probes beyond it only after one more cycle.
-
+  empty spell that followed it, and the holds stayed at 0.5 s. When a window
+  quota opens again after an empty spell, what it accepted over the whole
+  open-then-empty cycle is its long-run rate: the worker paces there instead
+  of at the window's burst, and probes beyond it only after one more cycle.
 - *Under a job-wide limit* (--vision_rate_limit_service, every worker asking one
   token service): the limit, not a worker's pace, keeps the job under the
   quota, so after a stray 429 (two of the limit's windows meeting, another

@@ -3,7 +3,6 @@ rate limit service (tools/rate_limit_service.py, in-process), the real google-cl
 over real HTTP to the project's endpoint (in-process, fixed answers)."""
 import io
 import socket
-import threading
 
 import apache_beam as beam
 import pytest
@@ -14,23 +13,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 from tools.rate_limit_service import RateLimits, make_server, parse_rule
-from tools.vision_endpoint import make_server as make_endpoint
-from tools.vision_service import VisionService
 from transforms.stages.vision.backpressure import Backpressure
 from transforms.stages.vision.client import VisionCaller
 from transforms.stages.vision.job_limit import UNAVAILABLE, JobLimit, JobLimiter, parse_descriptor
 
 QUOTA = (("quota", "vision-images"),)
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    service = VisionService(None, (), 1, fixed_labels=True, faults={})
-    server = make_endpoint("127.0.0.1", 0, service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield service, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

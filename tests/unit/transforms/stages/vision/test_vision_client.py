@@ -1,27 +1,14 @@
 """One Vision call with retries: the real google-cloud-vision client over real HTTP
 to the project's endpoint (in-process, fixed answers, no models)."""
 import io
-import threading
 
 import pytest
 from PIL import Image
 
-from tools.vision_endpoint import make_server
-from tools.vision_service import VisionService
 from transforms.records import ImageRef
 from transforms.stages.vision.backpressure import Backpressure
 from transforms.stages.vision.client import VisionCaller
 from transforms.stages.vision.image_requests import ImageRequest, by_bytes, split_for_calls
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    service = VisionService(None, (), 1, fixed_labels=True, faults={})
-    server = make_server("127.0.0.1", 0, service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield service, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
