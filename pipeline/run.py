@@ -54,9 +54,10 @@ def _local_defaults(argv: list[str], streaming: bool) -> list[str]:
 
 def _uses_only_emulators_or_local(settings) -> bool:
     paths = [settings.input or "", settings.category_root]
-    cloud = any(p.startswith("gs://") for p in paths) or settings.bigquery_dataset or settings.subscription
+    cloud = (any(p.startswith("gs://") for p in paths) or settings.bigquery_dataset or settings.subscription
+             or settings.firestore)
     emulated = any(os.environ.get(v) for v in ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST",
-                                               "BIGQUERY_EMULATOR_HOST"))
+                                               "BIGQUERY_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"))
     return not cloud or emulated
 
 
