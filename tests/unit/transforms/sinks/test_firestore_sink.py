@@ -31,14 +31,14 @@ def test_contention_429_and_503_are_sent_again__then_written():
 
 def test_refusal_is_not_retried__one_failure_with_its_message():
     commit = Script(a=[INVALID_ARGUMENT])
-    written, failed, retries = write_with_retries(["a", "b"], commit, sleep=lambda s: None)
+    written, failed, retries = write_with_retries(["a", "b"], commit, sleep=lambda _: None)
     assert written == ["b"] and retries == 0
     assert failed == [("a", INVALID_ARGUMENT, "answer for a", 1)]
 
 
 def test_transient_failure_gives_up__after_max_attempts():
     commit = Script(a=[UNAVAILABLE] * 10)
-    written, failed, _ = write_with_retries(["a"], commit, max_attempts=3, sleep=lambda s: None)
+    written, failed, _ = write_with_retries(["a"], commit, max_attempts=3, sleep=lambda _: None)
     assert written == [] and failed == [("a", UNAVAILABLE, "answer for a", 3)] and len(commit.sent) == 3
 
 
