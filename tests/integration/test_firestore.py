@@ -162,3 +162,14 @@ def test_documents_firestore_refuses_become_error_rows__reserved_collection(fire
     con.close()
     assert [e[:2] for e in errors] == [("img1.jpg", "firestore_refused"), ("img2.jpg", "firestore_refused")]
     assert "INVALID_ARGUMENT" in errors[0][2] and "__reserved__/" in errors[0][2]
+
+
+def test_request_refused_whole_is_split__neighbours_written(firestore_host):
+    """A value over Firestore's per-field limit makes the emulator refuse the whole BatchWrite
+    (the cut keeps rows from doing so; this is the safety net behind it)."""
+    from transforms.sinks.firestore_sink import _WriteDocuments
+    writer = _WriteDocuments(FirestoreTarget(PROJECT, "split_requests"), max_attempts=2)
+    group = [({}, "fine-1", {"n": 1}), ({}, "too-big", {"blob": "x" * 1_100_000}), ({}, "fine-2", {"n": 2})]
+    codes = [code for code, _ in writer._commit(group)]   # pylint: disable=protected-access
+    assert codes == [0, 3, 0]   # OK, INVALID_ARGUMENT, OK
+    assert sorted(documents("split_requests")) == ["fine-1", "fine-2"]
