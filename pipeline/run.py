@@ -123,5 +123,6 @@ def _run(argv: list[str], settings, options) -> int:
     figures = run_summary(settings.duckdb, started) if settings.duckdb else tracker_summary(tracker)
     print(format_summary(figures, seconds=time.monotonic() - t0, duckdb_path=settings.duckdb,
                          category_root=settings.category_root, bigquery_dataset=settings.bigquery_dataset,
-                         skips=listing_skips(result) if result is not None else None))
+                         skips=listing_skips(result) if result is not None else None,
+                         firestore=settings.firestore.path if settings.firestore else None))
     return 0

@@ -45,6 +45,11 @@ class FirestoreTarget:
     collection: str
     database: str = "(default)"
 
+    @property
+    def path(self) -> str:
+        """The collection's resource name, as the console and error messages show it."""
+        return f"projects/{self.project}/databases/{self.database}/documents/{self.collection}"
+
 
 @functools.lru_cache(maxsize=None)
 def firestore_client(project: str, database: str):

@@ -44,3 +44,12 @@ def test_firestore_is_allowed_on_dataflow__a_cloud_service():
     s, options = resolve(argv)
     dataflow.check_options(options.view_as(ClassifyOptions))   # no refusal
     assert s.firestore.project == "my-project"
+
+
+def test_summary_names_the_collection__firestore_given():
+    from pipeline.summary import format_summary
+    target = FirestoreTarget("my-project", "image_classifications")
+    text = format_summary({"classified": 2, "errors": 0, "per_category": [], "per_stage": [], "first_errors": []},
+                          seconds=1.0, duckdb_path=None, category_root="/c", bigquery_dataset="my-project:r",
+                          firestore=target.path)
+    assert "Results: Firestore projects/my-project/databases/(default)/documents/image_classifications" in text
