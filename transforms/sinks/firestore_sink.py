@@ -8,7 +8,9 @@ and 9 MiB of documents (requests are limited to 10 MiB), one write per document.
 Writes answered ABORTED (contention), RESOURCE_EXHAUSTED (429), UNAVAILABLE
 (503), DEADLINE_EXCEEDED or INTERNAL are sent again with exponential backoff;
 a request refused whole (a value Firestore will not take) is split into single
-writes so only the offending image fails. A document that still cannot be
+writes so only the offending image fails. A failed call counts as its gRPC
+code for every write in it; the client's own retry is off, so there is one
+retry policy. A document that still cannot be
 written becomes its image's error row, so the image has exactly one outcome.
 The library's BulkWriter is not used: it sends 20 writes a batch and retries
 every failure, permanent refusals included, 15 times.
@@ -36,6 +38,7 @@ MAX_REQUEST_BYTES = 9 * 1024 * 1024
 # gRPC codes worth sending again: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE.
 RETRYABLE = frozenset({4, 8, 10, 13, 14})
 DEFAULT_MAX_ATTEMPTS = 7   # about a minute of backoff before a write is given up as an error row
+CALL_TIMEOUT_SECS = 60.0
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class _WriteDocuments(beam.DoFn):
             batch = BulkWriteBatch(client)
             for _, doc_id, doc in group:
                 batch.set(collection.document(doc_id), doc)
-            response = batch.commit()
+            response = batch.commit(retry=None, timeout=CALL_TIMEOUT_SECS)   # one retry policy: ours
         except (GoogleAPIError, ValueError, TypeError) as e:
             code = _code(e)
             if code not in RETRYABLE and len(group) > 1:
