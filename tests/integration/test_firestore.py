@@ -111,6 +111,18 @@ def test_seed_queries_return_the_right_images__category_and_label(backfill):
         (n, g) for _, n, g, _, labels in rows if label in labels)
 
 
+def test_command_line_prints_the_images__category_and_image(backfill, capsys):
+    import json
+
+    from tools.firestore_queries import main as lookup
+    _, rows = backfill["runs"][2]
+    category = rows[0][3]
+    assert lookup(["category", category, f"--project={PROJECT}"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(d["name"] for d in printed) == sorted(n for _, n, _, c, _ in rows if c == category)
+    assert lookup(["image", backfill["bucket"], "no such.jpg", f"--project={PROJECT}"]) == 1
+
+
 def test_lookup_by_name_finds_the_latest_generation__after_an_overwrite(backfill):
     docs, rows = backfill["runs"][2]
     generations = sorted(g for _, n, g, *_ in rows if n == "astronaut.jpg")
