@@ -111,6 +111,8 @@ class LocalModels:
         from transforms.stages.local import sessions
 
         sessions.configure(sessions.with_env(sessions.SessionConfig(precision=precision)))
+        self.lanes = sessions.current().lanes
+        lane_threads = 1 if self.lanes else threads  # the four models of the two lanes
         self.features = feats = frozenset(features)
         self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = self.coco = None
         self.expressions = None
@@ -120,11 +122,11 @@ class LocalModels:
         # only when a feature asks for it, so a worker loads just what the job uses.
         if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & feats:
             from transforms.stages.local.labeler import Labeler
-            self.labeler = Labeler(model_dir, threads)
+            self.labeler = Labeler(model_dir, lane_threads)
             versions.append(Labeler.VERSION)
         if DETECTOR_USERS & feats:
             from transforms.stages.local.detector import ObjectDetector
-            self.coco = ObjectDetector(model_dir, threads)
+            self.coco = ObjectDetector(model_dir, lane_threads)
             versions.append(ObjectDetector.VERSION)
         if "OBJECT_LOCALIZATION" in feats:
             from transforms.stages.local.objects import load_fc_weight
@@ -135,7 +137,7 @@ class LocalModels:
                 versions.append(self.detector.version)
         if "SAFE_SEARCH_DETECTION" in feats:
             from transforms.stages.local.safety import SafetyModel
-            self.safety = SafetyModel(model_dir, threads)
+            self.safety = SafetyModel(model_dir, lane_threads)
             versions.append(SafetyModel.VERSION)
         if FACE_USERS & feats:
             from transforms.stages.local.faces import FaceDetector
@@ -190,10 +192,18 @@ class LocalModels:
 
     def _run_models(self, images: Sequence):
         """The batch through every loaded model: (probs, cam features, nsfw, detections, faces)."""
-        # The face detector runs on its own thread while the classifier and safe-search
-        # models run here: onnxruntime releases the GIL, so both cores stay busy.
-        pending_faces = (self._face_pool().submit(
-            lambda: [self._timed("faces", self.faces.detect, im) for im in images]) if self.faces else None)
+        # Two lanes, as onnxruntime releases the GIL: a side thread and this one. By default
+        # (sessions.SessionConfig.lanes) the COCO detector, the heaviest model, has the side
+        # thread and every session one intra-op thread, so each core runs one lane with no
+        # thread-pool hand-offs; otherwise the face detector has it and the others use every core.
+        def run_faces():
+            return [self._timed("faces", self.faces.detect, im) for im in images] if self.faces else None
+
+        def run_coco():
+            return self._timed("detector_coco", self.coco.detect_batch, images) if self.coco else None
+
+        side, here = (run_coco, run_faces) if self.lanes else (run_faces, run_coco)
+        pending = self._face_pool().submit(side)
         probs = cam_features = nsfw = None
         if self.labeler is not None:
             batch = self._timed("classifier_preprocess",
@@ -202,10 +212,11 @@ class LocalModels:
         if self.safety is not None:
             batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
             nsfw = self._timed("safety", self.safety.predict, batch)
-        detected = (self._timed("detector_coco", self.coco.detect_batch, images) if self.coco is not None
-                    else [[] for _ in images])
-        faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
-        return probs, cam_features, nsfw, detected, faces
+        mine, theirs = here(), pending.result()
+        detected, faces = (theirs, mine) if self.lanes else (mine, theirs)
+        none = [[] for _ in images]
+        return (probs, cam_features, nsfw, detected if detected is not None else none,
+                faces if faces is not None else none)
 
     def _add_labels_and_objects(self, responses, images, probs, cam_features, faces, detected) -> None:
         if "LABEL_DETECTION" in self.features:

@@ -37,6 +37,7 @@ class SessionConfig:
     parallel: bool = False       # ORT_PARALLEL execution mode (branches side by side)
     spinning: bool = False       # idle intra-op threads spin instead of sleeping
     threads: int = 0             # intra-op threads of every session; 0 = what the model's caller asks
+    lanes: bool = True           # models in two lanes of one thread each (handler.py), not intra-op threads
 
 
 _config = SessionConfig()
@@ -56,10 +57,11 @@ def current() -> SessionConfig:
 
 def with_env(config: SessionConfig) -> SessionConfig:
     """`config` with the bench's A/B knobs applied: LOCAL_ORT_OPT_LEVEL, LOCAL_ORT_PARALLEL=1,
-    LOCAL_ORT_SPINNING=1, LOCAL_ORT_THREADS=N. They tune onnxruntime only, never the answers."""
+    LOCAL_ORT_SPINNING=1, LOCAL_ORT_THREADS=N, LOCAL_LANES=0. They change the speed only, never the answers."""
     env = os.environ
     return replace(config, opt_level=env.get("LOCAL_ORT_OPT_LEVEL", config.opt_level),
                    threads=int(env.get("LOCAL_ORT_THREADS", config.threads)),
+                   lanes=env.get("LOCAL_LANES", "1" if config.lanes else "0") == "1",
                    parallel=env.get("LOCAL_ORT_PARALLEL", "1" if config.parallel else "0") == "1",
                    spinning=env.get("LOCAL_ORT_SPINNING", "1" if config.spinning else "0") == "1")
 

@@ -61,10 +61,20 @@ def _opset(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
+def end_nodes(model) -> list[str]:
+    """Names of the nodes that read the graph's input or write one of its outputs."""
+    inputs = {i.name for i in model.graph.input}
+    outputs = {o.name for o in model.graph.output}
+    return [n.name for n in model.graph.node if inputs & set(n.input) or outputs & set(n.output)]
+
+
 def quantize(onnx_path: str, images: Iterable[Image.Image], preprocess: Callable[[Image.Image], object],
-             out_path: str | None = None, per_channel: bool = True, reduce_range: bool = True) -> str:
+             out_path: str | None = None, per_channel: bool = True, reduce_range: bool = False,
+             fp32_ends: bool = True, calibration: str = "minmax") -> str:
     """Write the int8 (QDQ) copy of `onnx_path`, calibrated on `images` seen through
-    `preprocess`; returns its path (`int8_path(onnx_path)` unless `out_path` is given)."""
+    `preprocess`; returns its path (`int8_path(onnx_path)` unless `out_path` is given).
+    `fp32_ends` keeps the nodes at the graph's ends (the first layer, the heads) in fp32;
+    `calibration` is minmax, percentile (99.999 %) or entropy."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -81,9 +91,13 @@ def quantize(onnx_path: str, images: Iterable[Image.Image], preprocess: Callable
         prepared = os.path.join(work, "prepared.onnx")
         quant_pre_process(source, prepared, skip_symbolic_shape=True)
         tmp_out = f"{out_path}.tmp{os.getpid()}"
+        exclude = end_nodes(onnx.load(prepared)) if fp32_ends else []
         quantize_static(prepared, tmp_out, _Reader(input_name, _inputs(images, preprocess)),
+                        nodes_to_exclude=exclude,
                         quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method={"minmax": CalibrationMethod.MinMax,
+                                          "percentile": CalibrationMethod.Percentile,
+                                          "entropy": CalibrationMethod.Entropy}[calibration])
         os.replace(tmp_out, out_path)
     return out_path
