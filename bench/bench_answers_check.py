@@ -3,7 +3,7 @@ compared photo by photo (tools/answers.py: labels kept, primary category, boxes 
 
 `python -m bench answers_check` (or `make bench BENCH=answers_check`). Environment:
 BENCH_ANSWERS_A and BENCH_ANSWERS_B are the two runs' extra pipeline options (default:
-A "--local_precision=fp32", the unoptimised models, B "" the defaults);
+A "--local_precision=fp32", the unoptimised models, B "--local_precision=int8");
 BENCH_QUALITY_PHOTOS=DIR compares on the image files in DIR instead of the photo set.
 Both runs see the same files in fresh processes, as a user runs the pipeline.
 """
@@ -31,7 +31,7 @@ def read_answers(db: str) -> dict[str, dict]:
 
 def main() -> None:
     runs = {"A": os.environ.get("BENCH_ANSWERS_A", "--local_precision=fp32"),
-            "B": os.environ.get("BENCH_ANSWERS_B", "")}
+            "B": os.environ.get("BENCH_ANSWERS_B", "--local_precision=int8")}
     with tempfile.TemporaryDirectory(prefix="bench_answers_") as work:
         folder = os.path.join(work, "photos")
         names = gather_photos(folder)

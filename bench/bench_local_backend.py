@@ -3,8 +3,8 @@ what 1,000 images cost next to the Vision API.
 
 `python -m bench local_backend` (or `make bench BENCH=local_backend`). Environment:
 BENCH_IMAGES (default 64), BENCH_VCPU_HOUR_PRICE (default 0.069 USD), BENCH_FEATURES=default
-to skip the all-features run, BENCH_PRECISION=fp32 to run the unquantised models (default
-int8, the pipeline's default), BENCH_SKIP_PIPELINE=1 for the bare loop alone. The
+to skip the all-features run, BENCH_PRECISION=int8 to run the quantised models (default
+fp32, the pipeline's default), BENCH_SKIP_PIPELINE=1 for the bare loop alone. The
 onnxruntime knobs of transforms/stages/local/sessions.py (LOCAL_ORT_*) apply to both.
 Besides wall-clock figures it prints the bare loop's CPU time per image (all threads of
 the process): on a machine others are using, wall time measures them too, CPU time
@@ -66,7 +66,7 @@ def write_images(folder: str, n: int) -> list[str]:
 
 
 def precision() -> str:
-    return os.environ.get("BENCH_PRECISION", "int8")
+    return os.environ.get("BENCH_PRECISION", "fp32")
 
 
 def bare(paths: list[str], features, batch: int = 16) -> dict:

@@ -1,10 +1,10 @@
 """Write the int8 copies of the local ONNX models, calibrated on the quality photo set.
 
-    python -m tools.quantize_models [--models DIR]
+    python -m tools.quantize_models [--models DIR]      (make models-int8)
 
 For the classifier, the COCO detector and open_nsfw: `<name>.int8.onnx` beside the fp32
-file (transforms/stages/local/build/quantize.py), which the workers load by default
-(`--local_precision=int8`). Each model is calibrated on the photo set of
+file (transforms/stages/local/build/quantize.py), which the workers load with
+`--local_precision=int8`. Each model is calibrated on the photo set of
 tools/photo_set.py, decoded and shrunk as the pipeline does, and seen through that
 model's own preprocessing (the detector at each of its passes' sizes). The held-out
 kinds of photos are not in that set, so they stay an independent check.

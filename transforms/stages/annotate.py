@@ -39,7 +39,7 @@ class LocalModelsOptions:
     model_dir: str                        # local folder or gs:// path, built by `make setup`
     inference_batch_size: int = 16
     detector_model: str | None = None     # optional YOLO-style ONNX file for OBJECT_LOCALIZATION
-    precision: str = "int8"              # the ONNX models' copies: int8 or fp32 (sessions.py)
+    precision: str = "fp32"              # the ONNX models' copies: fp32 or int8 (sessions.py)
 
 
 class AnnotateLocally(beam.PTransform):

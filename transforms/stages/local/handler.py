@@ -107,7 +107,7 @@ class LocalModels:
     """
 
     def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None,
-                 precision: str = "int8"):
+                 precision: str = "fp32"):
         from transforms.stages.local import sessions
 
         sessions.configure(sessions.with_env(sessions.SessionConfig(precision=precision)))
@@ -246,7 +246,7 @@ class LocalModelHandler(ModelHandler[LoadedImage, PredictionResult, LocalModels]
     """LoadedImage -> PredictionResult(LoadedImage, Vision-shaped response)."""
 
     def __init__(self, model_dir: str, features: Sequence[str], batch_size: int = 16,
-                 threads: int = 0, detector_model: str | None = None, precision: str = "int8"):
+                 threads: int = 0, detector_model: str | None = None, precision: str = "fp32"):
         self.model_dir, self.features = model_dir, tuple(features)
         self.batch_size, self.threads, self.detector_model = batch_size, threads, detector_model
         self.precision = precision

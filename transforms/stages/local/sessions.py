@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SessionConfig:
-    precision: str = "int8"      # "int8": the .int8.onnx copy where one was built, else fp32
+    precision: str = "fp32"      # "int8": the .int8.onnx copy where one was built, else fp32
     opt_level: str = "all"       # key of OPT_LEVELS
     parallel: bool = False       # ORT_PARALLEL execution mode (branches side by side)
     spinning: bool = False       # idle intra-op threads spin instead of sleeping
