@@ -74,7 +74,8 @@ def quantize(onnx_path: str, images: Iterable[Image.Image], preprocess: Callable
     """Write the int8 (QDQ) copy of `onnx_path`, calibrated on `images` seen through
     `preprocess`; returns its path (`int8_path(onnx_path)` unless `out_path` is given).
     `fp32_ends` keeps the nodes at the graph's ends (the first layer, the heads) in fp32;
-    `calibration` is minmax, percentile (99.999 %) or entropy."""
+    `calibration` is minmax, percentile (99.999 %) or entropy; the last two need every
+    calibration input of one shape (onnxruntime stacks them), so not the detector's two sizes."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
