@@ -5,8 +5,8 @@ environment variables (the switches of bench_local_backend and
 transforms/stages/local/sessions.py); every round runs each variant once, in turn, as a
 fresh process over the same photos, so a load that comes and goes hits all variants
 alike. Per variant: the best and median images/s of the rounds, the median CPU ms per
-image (all threads of the process: the figure others' load changes least), and the
-median ms per stage.
+image (all threads of the process: the figure others' load changes least), the median
+model loading time, and the median ms per stage (wall time; stages of the two lanes overlap).
 
 Environment: BENCH_AB="name:VAR=VAL,VAR=VAL;name:..." (default: fp32 against int8),
 BENCH_AB_ROUNDS (default 3), BENCH_IMAGES (default 32), BENCH_FEATURES=all for all
@@ -61,11 +61,13 @@ def main() -> None:
     print(f"\n{n} photos, {rounds} interleaved rounds, features {','.join(features)}; "
           "the machine was shared: compare the rows, not the absolute figures")
     stages = sorted({s for rs in runs.values() for r in rs for s in r["split"]})
-    print("| variant | best images/s | median images/s | CPU ms/image | " + " | ".join(stages) + " |")
-    print("|---|---|---|---|" + "---|" * len(stages))
+    print("| variant | best images/s | median images/s | CPU ms/image | models loaded in s | "
+          + " | ".join(stages) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(stages))
     for name, rs in runs.items():
         ips = [n / r["wall"] for r in rs]
         per_stage = [statistics.median(r["split"].get(s, 0.0) for r in rs) / n * 1000 for s in stages]
         print(f"| {name} | {max(ips):.1f} | {statistics.median(ips):.1f} | "
               f"{statistics.median(r['cpu'] for r in rs) / n * 1000:.0f} | "
+              f"{statistics.median(r['load'] for r in rs):.1f} | "
               + " | ".join(f"{v:.1f}" for v in per_stage) + " |")
