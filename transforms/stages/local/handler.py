@@ -214,7 +214,7 @@ class LocalModels:
             nsfw = self._timed("safety", self.safety.predict, batch)
         mine, theirs = here(), pending.result()
         detected, faces = (theirs, mine) if self.lanes else (mine, theirs)
-        none = [[] for _ in images]
+        none: list[list[dict]] = [[] for _ in images]
         return (probs, cam_features, nsfw, detected if detected is not None else none,
                 faces if faces is not None else none)
 

@@ -6,13 +6,13 @@ onnxruntime's session options. `LocalModels` sets it once per process before it
 loads any model (`configure`), and every model class loads through `load_session`, so
 an A/B of a switch changes nothing else.
 
-Why these defaults (measured on the 2-core AVX2 machine, CPU time per image, see the
-README's "Local backend speed"): int8 costs 0.55-0.65 of fp32's CPU time on each of
-the three ONNX models; graph optimisation "all" (layout and fusions) is onnxruntime's
-best on CPU; sequential execution, because these graphs are chains with no branches
-worth running side by side; and no spinning of idle intra-op threads, because the
-models of one batch already run on two threads of their own (`handler.py`) and a
-spinning thread burns a core the other model needs.
+Why these defaults (README, "Local backend speed: what was tried"): fp32, because the
+int8 copies cost 0.6 of fp32's CPU time but do not yet give the same answers on the
+quality photo set; graph optimisation "all" (layout and fusions), onnxruntime's best on
+CPU; sequential execution, as these graphs are chains; the models in two lanes of one
+thread each and no spinning of idle threads, which took the CPU per image from 211 ms
+to 174 ms with byte-identical answers: a spinning or hand-off thread burns the core the
+other lane needs.
 """
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def _inputs(images: Iterable[Image.Image], preprocess: Callable[[Image.Image], o
     """Each photo's model input(s): `preprocess` may return one array or a list (e.g. one per scale)."""
     for im in images:
         out = preprocess(im)
-        yield from (out if isinstance(out, (list, tuple)) else [out])
+        for x in out if isinstance(out, (list, tuple)) else [out]:
+            yield np.asarray(x)
 
 
 def _opset(model) -> int:
