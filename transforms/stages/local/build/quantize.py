@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -71,10 +71,13 @@ def end_nodes(model) -> list[str]:
 
 def quantize(onnx_path: str, images: Iterable[Image.Image], preprocess: Callable[[Image.Image], object],
              out_path: str | None = None, per_channel: bool = True, reduce_range: bool = False,
-             fp32_ends: bool = True, calibration: str = "minmax") -> str:
+             fp32_ends: bool = True, calibration: str = "minmax", keep_fp32: Sequence[str] = (),
+             weights: str = "int8") -> str:
     """Write the int8 (QDQ) copy of `onnx_path`, calibrated on `images` seen through
     `preprocess`; returns its path (`int8_path(onnx_path)` unless `out_path` is given).
-    `fp32_ends` keeps the nodes at the graph's ends (the first layer, the heads) in fp32;
+    `fp32_ends` keeps the nodes at the graph's ends (the first layer, the heads) in fp32, and
+    `keep_fp32` the nodes of those names; `weights` "uint8" avoids AVX2's int8 x uint8
+    saturation without losing a bit, at some speed;
     `calibration` is minmax, percentile (99.999 %) or entropy; the last two need every
     calibration input of one shape (onnxruntime stacks them), so not the detector's two sizes."""
     import onnx
@@ -93,11 +96,12 @@ def quantize(onnx_path: str, images: Iterable[Image.Image], preprocess: Callable
         prepared = os.path.join(work, "prepared.onnx")
         quant_pre_process(source, prepared, skip_symbolic_shape=True)
         tmp_out = f"{out_path}.tmp{os.getpid()}"
-        exclude = end_nodes(onnx.load(prepared)) if fp32_ends else []
+        exclude = [*(end_nodes(onnx.load(prepared)) if fp32_ends else []), *keep_fp32]
         quantize_static(prepared, tmp_out, _Reader(input_name, _inputs(images, preprocess)),
                         nodes_to_exclude=exclude,
                         quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QUInt8 if weights == "uint8" else QuantType.QInt8,
                         calibrate_method={"minmax": CalibrationMethod.MinMax,
                                           "percentile": CalibrationMethod.Percentile,
                                           "entropy": CalibrationMethod.Entropy}[calibration])
