@@ -11,35 +11,47 @@ For tests and benchmarks it can misbehave the way the real API does: a request
 quota (a token bucket or a per-minute-style window, see tools/vision_quota.py;
 429 beyond it, with or without Retry-After), 5xx answers, slow answers, dropped
 connections, invalid JSON and per-image errors. The switches are command-line
-flags and can be changed while it runs (`POST /control/faults` with a JSON
-object of the same names); `GET /control/stats` reports what it served and
-`POST /control/reset` clears the counts.
+flags (tools/vision_faults.py). With `--enable_control` they can be changed while
+it runs (`POST /control/faults` with a JSON object of the same names, sent as
+`application/json`; a bad value refuses the whole update), `GET /control/stats`
+reports what it served and `POST /control/reset` goes back to the flags' switches
+with no calls counted; without the flag those routes do not exist.
 
 It binds to 127.0.0.1 by default and refuses any address other machines could
 reach (0.0.0.0, a LAN address, a host name that is not loopback) unless
-`--allow_remote` is given: it has no authentication and its /control/ paths
-let anyone switch faults on.
+`--allow_remote` is given: it has no authentication. It answers only requests
+whose Host header names its own address (no DNS rebinding), gives each request
+`--read_timeout_secs` to arrive whole, serves `--max_connections` at once, and
+reads gs:// through a storage emulator only unless `--allow_cloud_storage`.
+Request bodies are checked by tools/vision_requests.py (400 for any bad shape).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from pipeline.settings import REPO_ROOT
 from tools.child_process import stop
-from tools.loopback import refuse_remote
-from tools.vision_service import FAULT_DEFAULTS, VisionService
+from tools.loopback import is_loopback, refuse_remote
+from tools.vision_faults import FAULT_DEFAULTS, checked
+from tools.vision_requests import BadRequest, parse_annotate
+from tools.vision_service import VisionService
 from transforms.stages.local.handler import default_threads
 
 ANNOTATE_PATH = "/v1/images:annotate"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # the real API's limit on a JSON request body
+READ_TIMEOUT_SECS = 30.0           # to receive one whole request (and to wait idle for the next one)
+MAX_CONNECTIONS = 64               # connections served at once; more are answered 503
 
 
 def _status_body(code: int, status: str, message: str, retry_delay: float | None = None) -> bytes:
@@ -50,14 +62,49 @@ def _status_body(code: int, status: str, message: str, retry_delay: float | None
     return json.dumps({"error": error}).encode()
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reads, each given only what is left of the handler's `read_deadline`.
+
+    A per-read timeout alone lets a client that sends one byte every few seconds hold a
+    thread for ever; this bounds the whole request (headers and body).
+    """
+
+    def __init__(self, sock: socket.socket, handler: Handler):
+        self.sock, self.handler = sock, handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.handler.read_deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not received in time")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    service: VisionService  # set on the subclass made by make_server
+    service: VisionService  # these four are set on the subclass made by make_server
+    control_enabled = False
+    hosts: frozenset[str] | None = frozenset()   # Host headers answered; None: any (a wildcard bind)
+    read_timeout = READ_TIMEOUT_SECS
+    read_deadline = 0.0
 
     def log_message(self, *args):  # quiet: one line per call is noise in tests
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        """Each request (and the idle wait before it) must arrive whole within `read_timeout`."""
+        self.read_deadline = time.monotonic() + self.read_timeout
+        super().handle_one_request()
+
     def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
+        self.connection.settimeout(self.read_timeout)   # a client that does not read is bounded too
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
@@ -66,65 +113,93 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer without reading the body; the connection closes so the body is not taken for a request."""
+        self.close_connection = True
+        self._send(status, _status_body(status, code, message))
+
     def _body(self) -> bytes | None:
-        """The request body, or None after answering 411/400/413: the size is checked before reading."""
+        """The request body, or None after answering 411/400/413/408: the size is checked before reading."""
         length = self.headers.get("Content-Length")
         if length is None and self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._send(411, _status_body(411, "INVALID_ARGUMENT", "A Content-Length header is required."))
+            self._refuse(411, "INVALID_ARGUMENT", "A Content-Length header is required.")
             return None
         try:
             size = int(length or 0)
         except ValueError:
             size = -1
         if size < 0:
-            self.close_connection = True
-            self._send(400, _status_body(400, "INVALID_ARGUMENT", "Invalid Content-Length header."))
+            self._refuse(400, "INVALID_ARGUMENT", "Invalid Content-Length header.")
             return None
         if size > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body must not be taken for the next request
-            self._send(413, _status_body(413, "INVALID_ARGUMENT",
-                                         f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."))
+            self._refuse(413, "INVALID_ARGUMENT", f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes.")
             return None
-        return self.rfile.read(size)
+        try:
+            return self.rfile.read(size)
+        except TimeoutError:
+            self._refuse(408, "DEADLINE_EXCEEDED", f"The request was not received within {self.read_timeout:g} s.")
+            return None
+
+    def _admitted(self, path: str) -> bool:
+        """Host is this endpoint's own address (no DNS rebinding); control routes only when switched on,
+        from no other web origin, and posted as JSON (a plain cross-site form cannot send that)."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        if self.hosts is not None and host not in self.hosts:
+            self._refuse(403, "PERMISSION_DENIED", "The Host header does not name this endpoint's address.")
+            return False
+        if not path.startswith("/control/"):
+            return True
+        if not self.control_enabled:
+            self._refuse(404, "NOT_FOUND", "The control routes are off (start the endpoint with --enable_control).")
+            return False
+        origin = self.headers.get("Origin")
+        if origin is not None and (self.hosts is None or urlsplit(origin).netloc.lower() not in self.hosts):
+            self._refuse(403, "PERMISSION_DENIED", "The control routes answer no other web origin.")
+            return False
+        if self.command == "POST" and self.headers.get_content_type() != "application/json":
+            self._refuse(415, "INVALID_ARGUMENT", "The control routes take Content-Type: application/json.")
+            return False
+        return True
 
     def do_GET(self):
-        if self.path.split("?")[0] == "/control/stats":
+        path = self.path.split("?")[0]
+        if not self._admitted(path):
+            return None
+        if path == "/control/stats":
             return self._send(200, json.dumps(self.service.stats()).encode())
-        if self.path.split("?")[0] in ("/", "/healthz"):
+        if path in ("/", "/healthz"):
             return self._send(200, b'{"ok": true}')
-        return self._send(404, _status_body(404, "NOT_FOUND", f"no such path {self.path}"))
+        return self._send(404, _status_body(404, "NOT_FOUND", "No such path."))
 
     def do_POST(self):
         path = self.path.split("?")[0]
+        if not self._admitted(path):
+            return None
         body = self._body()
         if body is None:
             return None
         if path == "/control/faults":
             try:
                 self.service.set_faults(json.loads(body or b"{}"))
-            except ValueError as e:
-                return self._send(400, _status_body(400, "INVALID_ARGUMENT", str(e)))
+            except (ValueError, RecursionError) as e:
+                message = str(e) if not isinstance(e, json.JSONDecodeError | RecursionError) else "Invalid JSON."
+                return self._send(400, _status_body(400, "INVALID_ARGUMENT", message))
             return self._send(200, json.dumps(self.service.faults).encode())
         if path == "/control/reset":
             self.service.reset()
             return self._send(200, b"{}")
         if path != ANNOTATE_PATH:
-            return self._send(404, _status_body(404, "NOT_FOUND", f"no such method {path}"))
+            return self._send(404, _status_body(404, "NOT_FOUND", "No such method."))
         self._annotate(body)
 
     def _annotate(self, body: bytes) -> None:
         svc, t0 = self.service, time.time()
         n = svc.next_call()
         try:
-            requests = json.loads(body).get("requests") or []
-        except ValueError:
+            requests = parse_annotate(body)
+        except BadRequest as e:
             svc.record(t0, 0, 400)
-            return self._send(400, _status_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."))
-        if len(requests) > 16:
-            svc.record(t0, len(requests), 400)
-            return self._send(400, _status_body(400, "INVALID_ARGUMENT",
-                                                f"At most 16 images per request; got {len(requests)}."))
+            return self._send(400, _status_body(400, "INVALID_ARGUMENT", str(e)))
         quota = svc.quota
         wait = quota.take() if quota else 0.0
         if wait:
@@ -139,8 +214,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return None
-        delay = float(svc.faults["delay_secs"] or 0) + (float(svc.faults["slow_secs"] or 0)
-                                                         if svc.every("slow_every", n) else 0.0)
+        delay = float(svc.faults["delay_secs"]) + (float(svc.faults["slow_secs"]) if svc.every("slow_every", n)
+                                                   else 0.0)
         if svc.every("error_5xx_every", n):
             svc.record(t0, len(requests), 503)
             return self._send(503, _status_body(503, "UNAVAILABLE", "The service is currently unavailable."))
@@ -151,14 +226,41 @@ class Handler(BaseHTTPRequestHandler):
         spent = time.time() - t0
         if delay > spent:
             time.sleep(delay - spent)
-        by_uri = sum(1 for r in requests if not (r.get("image") or {}).get("content"))
-        svc.record(t0, len(requests), 200, by_uri)
+        svc.record(t0, len(requests), 200, sum(1 for r in requests if r.content is None))
         return self._send(200, json.dumps({"responses": answers}).encode())
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most `max_connections` at once: beyond them a connection is
+    answered 503 (with Retry-After) and closed at once, so held connections cannot take every thread."""
     daemon_threads = True
     request_queue_size = 128
+
+    def __init__(self, address, handler, max_connections: int):
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            body = _status_body(503, "UNAVAILABLE", "Too many connections to this endpoint; try again shortly.")
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=UTF-8"
+                                b"\r\nRetry-After: 1\r\nConnection: close\r\n"
+                                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -167,13 +269,29 @@ def check_host(host: str, allow_remote: bool) -> None:
                   "switch faults on)")
 
 
-def make_server(host: str, port: int, service: VisionService) -> ThreadingHTTPServer:
-    handler = type("BoundHandler", (Handler,), {"service": service})
-    return _Server((host, port), handler)
+def host_headers(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers a server bound to host:port answers: its own address (for a loopback bind, any
+    loopback name), so a web page that rebinds its own name to 127.0.0.1 is refused. A wildcard bind
+    (0.0.0.0 or ::, only with --allow_remote) answers any name: it was asked to serve other machines."""
+    if host in ("", "0.0.0.0", "::"):
+        return None
+    names = {host.lower()} | ({"localhost", "127.0.0.1", "::1"} if is_loopback(host) else set())
+    names = {f"[{n}]" if ":" in n else n for n in names}
+    return frozenset({f"{n}:{port}" for n in names} | (names if port == 80 else set()))
+
+
+def make_server(host: str, port: int, service: VisionService, control: bool = False,
+                read_timeout: float = READ_TIMEOUT_SECS,
+                max_connections: int = MAX_CONNECTIONS) -> ThreadingHTTPServer:
+    server = _Server((host, port), Handler, max_connections)
+    server.RequestHandlerClass = type("BoundHandler", (Handler,), {
+        "service": service, "control_enabled": control, "read_timeout": read_timeout,
+        "hosts": host_headers(host, server.server_address[1])})   # the port a port 0 bind was given
+    return server
 
 
 @contextlib.contextmanager
-def running_endpoint(*args: str, env: dict | None = None, timeout: float = 60.0):
+def running_endpoint(*args: str, env: dict[str, str | None] | None = None, timeout: float = 60.0):
     """Start `python -m tools.vision_endpoint ARGS` on a free loopback port; yields its URL.
 
     For tests and benchmarks: a real process speaking real HTTP. It fails (never
@@ -186,8 +304,9 @@ def running_endpoint(*args: str, env: dict | None = None, timeout: float = 60.0)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.NamedTemporaryFile(prefix="vision-endpoint-", suffix=".log", delete=False)
+    environ = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}   # None: unset
     proc = subprocess.Popen([sys.executable, "-m", "tools.vision_endpoint", "--port", str(port), *args],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+                            stdout=log, stderr=subprocess.STDOUT, env=environ)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -231,6 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow_remote", action="store_true",
                         help="allow a --host other machines can reach (no authentication: use with care)")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--enable_control", action="store_true",
+                        help="serve the /control/ routes (fault switches, stats, reset) for tests and benchmarks")
+    parser.add_argument("--allow_cloud_storage", action="store_true",
+                        help="read gs:// URIs from Cloud Storage with this machine's credentials (without it, "
+                             "gs:// is read only through STORAGE_EMULATOR_HOST)")
+    parser.add_argument("--read_timeout_secs", type=float, default=READ_TIMEOUT_SECS,
+                        help="longest time to receive one whole request, or to wait idle for the next")
+    parser.add_argument("--max_connections", type=int, default=MAX_CONNECTIONS,
+                        help="connections served at once; more are answered 503 and closed")
     parser.add_argument("--model_dir", default=os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR")
                         or os.path.join(REPO_ROOT, "models"))
     parser.add_argument("--features", default="LABEL_DETECTION,SAFE_SEARCH_DETECTION",
@@ -246,13 +374,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image_errors", type=json.loads, default={},
                         help='JSON {"<sha256 of the bytes or the URI>": {"code": 3, "message": "..."}}')
     args = parser.parse_args(argv)
+    if not 0 < args.read_timeout_secs <= 3600 or not 0 < args.max_connections <= 10_000:
+        parser.error("--read_timeout_secs must be above 0 (at most 3600) and --max_connections 1 to 10,000")
     try:
         check_host(args.host, args.allow_remote)
+        faults = checked({k: getattr(args, k) for k in FAULT_DEFAULTS}, FAULT_DEFAULTS)
     except ValueError as e:
         parser.error(str(e))
     service = VisionService(args.model_dir, [f for f in args.features.split(",") if f], args.threads or
-                            default_threads(), args.fixed_labels, {k: getattr(args, k) for k in FAULT_DEFAULTS})
-    server = make_server(args.host, args.port, service)
+                            default_threads(), args.fixed_labels, faults, args.allow_cloud_storage)
+    server = make_server(args.host, args.port, service, args.enable_control, args.read_timeout_secs,
+                         args.max_connections)
     print(f"Vision-compatible endpoint on http://{args.host}:{server.server_address[1]}{ANNOTATE_PATH}", flush=True)
     try:
         server.serve_forever()
