@@ -18,6 +18,7 @@ from tools.vision_faults import FAULT_DEFAULTS, checked
 from tools.vision_quota import TokenBucket, WindowQuota, make_quota
 from tools.vision_requests import ImageRequest
 from transforms.clients import emulated, split_gcs, storage_client
+from transforms.sources.notification_fields import MalformedNotification, bucket_name, object_name
 from transforms.stages.imaging import ImageError, decode_image
 from transforms.stages.local.handler import LocalModels
 
@@ -57,7 +58,6 @@ def gcs_location(uri: str) -> tuple[str, str, int | None]:
     Bucket and object names must be ones Cloud Storage allows (its naming rules, as the
     notification parser checks them), so no URI reaches an odd storage URL.
     """
-    from transforms.sources.notification_fields import MalformedNotification, bucket_name, object_name
     if not uri.startswith("gs://"):
         raise RefusedSource("Invalid image URI: this endpoint reads only gs:// object URIs or inline "
                             "`content`; local paths, file:// and other schemes are refused.")
