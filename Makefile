@@ -86,9 +86,9 @@ bench: setup ## Run the benchmarks and print their figures (BENCH=name to run on
 ATHERIS := atheris==3.0.0
 FUZZ_SECS ?= 300
 FUZZ_RUNS ?= 5000000
-fuzz: setup ## Fuzz decode_image and the notification parser (atheris; FUZZ_SECS and FUZZ_RUNS per target)
+fuzz: setup ## Fuzz decode_image, the notification parser and the endpoint's request parser (atheris; FUZZ_SECS and FUZZ_RUNS per target)
 	@$(PY) -m pip show atheris 2>/dev/null | grep -qx 'Version: $(subst atheris==,,$(ATHERIS))' || $(PY) -m pip install --quiet '$(ATHERIS)'
-	timeout --kill-after=10 $$(( 2 * ($(FUZZ_SECS) + 90) + 60 )) $(PY) -m fuzz --secs=$(FUZZ_SECS) --runs=$(FUZZ_RUNS) $(FUZZ_TARGETS)
+	timeout --kill-after=10 $$(( 3 * ($(FUZZ_SECS) + 90) + 60 )) $(PY) -m fuzz --secs=$(FUZZ_SECS) --runs=$(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 clean: ## Remove results, demo files and models (keeps .venv)
 	rm -rf out $(DEMO_DIR) models

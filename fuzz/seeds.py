@@ -5,6 +5,9 @@ other code paths (progressive JPEG, EXIF rotation, palette, alpha, 16-bit,
 CMYK, animated GIF, compressed TIFF), a shrunk sample photo, and the headers of
 refused formats (EPS, PSD, SVG). Notification: the captured payloads in
 tests/fixtures/notifications and each message shape the parser accepts.
+Endpoint request: each `images:annotate` shape the local endpoint's parser accepts
+(content in both base64 alphabets, URIs, feature names and numbers) and the
+malformed ones it must answer with a 400.
 """
 from __future__ import annotations
 
@@ -76,10 +79,30 @@ def notification_seeds() -> list[bytes]:
     ]
 
 
+def endpoint_request_seeds() -> list[bytes]:
+    content = base64.b64encode(bytes(range(64))).decode()
+    good = {"requests": [
+        {"image": {"content": content}, "features": [{"type": "LABEL_DETECTION", "maxResults": 10},
+                                                     {"type": "SAFE_SEARCH_DETECTION"}]},
+        {"image": {"content": base64.urlsafe_b64encode(bytes(range(200, 256))).decode().rstrip("=")},
+         "features": [{"type": 4, "maxResults": "5"}, {"type": "19"}]},
+        {"image": {"source": {"gcsImageUri": "gs://photos/in/cat.jpg#1700000000000001"}},
+         "features": [{"type": "OBJECT_LOCALIZATION", "maxResults": 3.0}]},
+        {"image": {"source": {"imageUri": "gs://photos/in/dog.jpg"}}, "imageContext": {"languageHints": ["en"]}},
+        {}], "parent": "projects/p/locations/eu"}
+    return [json.dumps(good).encode(), b"{}", b'{"requests": []}', b'{"requests": null}',
+            b'[{"requests": []}]', b'{"requests": 5}', b'{"requests": "abc"}', b"[1]",
+            b'{"requests": [{"features": [{"type": 99}]}]}',
+            b'{"requests": [{"features": [{"type": "LABEL_DETECTION", "maxResults": "x"}]}]}',
+            b'{"requests": [{"image": {"content": "%%%"}}]}', b'{"requests": ' + b"[" * 64 + b"]" * 64 + b"}",
+            json.dumps({"requests": [{}] * 17}).encode()]
+
+
 def write_seeds(target: str, folder: str) -> int:
     """Write the target's seeds into `folder` (named by their SHA-1, as libFuzzer names inputs)."""
     os.makedirs(folder, exist_ok=True)
-    seeds = {"decode": decode_seeds, "notification": notification_seeds}[target]()
+    seeds = {"decode": decode_seeds, "notification": notification_seeds,
+             "endpoint_request": endpoint_request_seeds}[target]()
     for seed in seeds:
         with open(os.path.join(folder, hashlib.sha1(seed).hexdigest()), "wb") as f:
             f.write(seed)

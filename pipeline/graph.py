@@ -43,7 +43,8 @@ def backend_options(settings: Settings) -> LocalModelsOptions | VisionOptions:
     if settings.backend == "vision":
         return VisionOptions(settings.vision_endpoint, settings.features, settings.max_labels,
                              settings.max_concurrent_requests, settings.vision_requests_per_minute,
-                             settings.batch_max_wait_secs, settings.vision_rate_limit)
+                             settings.batch_max_wait_secs, settings.vision_rate_limit,
+                             settings.vision_call_deadline_secs)
     return LocalModelsOptions(settings.features, settings.model_dir, settings.inference_batch_size,
                               settings.detector_model)
 

@@ -101,6 +101,9 @@ OPTIONS: tuple[Opt, ...] = (
         "Batch flush timeout (s)", default=2.0, type=float, regex=r"^\d+(\.\d+)?$"),
     Opt("max_concurrent_requests", "Cap on concurrent Vision API calls per worker.",
         "Concurrent Vision calls", default=8, type=int, regex=r"^[1-9]\d*$"),
+    Opt("vision_call_deadline_secs", "Longest time one Vision call attempt may take, connecting to the last "
+        "byte of the answer; then it is retried (6 attempts in all), then its images become error rows.",
+        "Vision call deadline (s)", default=60.0, type=float, regex=r"^\d+(\.\d+)?$"),
     Opt("vision_requests_per_minute", "Optional hard cap on Vision API calls per minute per worker "
         "(0 = none).", "Vision calls per minute", default=0, type=int, regex=r"^\d+$"),
     Opt("vision_rate_limit_service", "Optional job-wide limit on Vision calls, shared by every worker: HOST:PORT "

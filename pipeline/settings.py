@@ -41,6 +41,7 @@ class Settings:
     batch_max_wait_secs: float
     max_concurrent_requests: int
     vision_requests_per_minute: int
+    vision_call_deadline_secs: float
     vision_rate_limit: JobLimit | None   # --vision_rate_limit_service/_domain/_descriptor; None = no job-wide limit
     output_topic: str | None
     firestore: FirestoreTarget | None = None   # --firestore_collection/_project/_database
@@ -90,6 +91,9 @@ def _check_numbers(o) -> None:
         raise OptionsError("--inference_batch_size and --max_concurrent_requests must be at least 1")
     if o.batch_max_wait_secs < 0 or o.vision_requests_per_minute < 0:
         raise OptionsError("--batch_max_wait_secs and --vision_requests_per_minute cannot be negative")
+    if not 0 < o.vision_call_deadline_secs <= 3600:
+        raise OptionsError(f"--vision_call_deadline_secs must be above 0 and at most 3600, got "
+                           f"{o.vision_call_deadline_secs}")
     if o.vision_endpoint and not o.vision_endpoint.startswith(("http://", "https://")):
         raise OptionsError(f"--vision_endpoint must be an http(s) URL, got {o.vision_endpoint!r}")
 
@@ -214,5 +218,6 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
         max_concurrent_requests=o.max_concurrent_requests,
         vision_requests_per_minute=o.vision_requests_per_minute, vision_rate_limit=rate_limit,
+        vision_call_deadline_secs=o.vision_call_deadline_secs,
         output_topic=o.output_topic, firestore=_firestore(o, options),
     ), options
