@@ -35,7 +35,11 @@ CLASSIFICATIONS = (
     _f("size_bytes", "INT64"),
     _f("width", "INT64", description="pixel width of the original image, when decoded"),
     _f("height", "INT64", description="pixel height of the original image, when decoded"),
-    _f("primary_category", "STRING", "REQUIRED", "top kept label made path-safe, 'uncategorized' or the quarantine"),
+    _f("primary_category", "STRING", "REQUIRED", "the category folder: the first category of --categories "
+       "whose rules match, the fallback, or the quarantine"),
+    _f("top_label", "STRING", description="the top kept label, whatever the category"),
+    _f("category_rule", "STRING", description="why the row has its category, e.g. 'label:Cat (0.93)', "
+       "'object:Person (0.90)', 'faces:2', 'text:120 chars', 'fallback', 'unsafe', 'top_label'"),
     _f("labels", "RECORD", "REPEATED", fields=(
         _f("name", "STRING"), _f("score", "FLOAT64"), _f("mid", "STRING"))),
     _f("objects", "RECORD", "REPEATED", fields=(
