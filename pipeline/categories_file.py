@@ -9,8 +9,15 @@ from __future__ import annotations
 import os
 
 from transforms.clients import split_gcs, storage_client
-from transforms.taxonomy import BUILTIN_PREFIX, TOP_LABEL, TOP_LABEL_SPEC, Taxonomy, TaxonomyError, builtin_text, \
-    parse_taxonomy
+from transforms.taxonomy import (
+    BUILTIN_PREFIX,
+    TOP_LABEL,
+    TOP_LABEL_SPEC,
+    Taxonomy,
+    TaxonomyError,
+    builtin_text,
+    parse_taxonomy,
+)
 
 MAX_FILE_BYTES = 1024 * 1024   # a taxonomy is a short list; a larger file is a mistake
 DEFAULT_CATEGORIES = BUILTIN_PREFIX + "everyday"
