@@ -76,13 +76,15 @@ def plan_rows(rows: list[dict], taxonomy: Taxonomy, quarantine: str, root: str |
 
 
 def refile(store, taxonomy: Taxonomy, quarantine: str = "quarantine", root: str | None = None,
-           dry_run: bool = False, log=print) -> Outcome:
+           dry_run: bool = False, log=print, batch_size: int = BATCH) -> Outcome:
     copies, out = CopyStore(), Outcome()
     counts: Counter = Counter()
     batch: list[dict] = []
     for row, category, rule, old, new in plan_rows(store.rows(), taxonomy, quarantine, root):
         counts[category] += 1
         top = row["labels"][0]["name"] if row.get("labels") else None
+        if new and new == row.get("category_uri") and category != row["primary_category"]:
+            log(f"left {new} in place: it is not <root>/{row['primary_category']}/<path> (give --category_root)")
         if old and new and old != new and not dry_run:
             base = split_copy_uri(old, row["primary_category"], row["name"], root)
             if move(copies, old, new, base[0] if base else "", row["uri"], row.get("generation")):
@@ -97,11 +99,13 @@ def refile(store, taxonomy: Taxonomy, quarantine: str = "quarantine", root: str 
             continue
         out.changed += 1
         batch.append({"bucket": row["bucket"], "name": row["name"], "generation": row["generation"], **after})
-        if len(batch) >= BATCH and not dry_run:
+        if len(batch) >= batch_size and not dry_run:
             store.update(batch)
+            log(f"updated {len(batch)} rows")
             batch = []
     if batch and not dry_run:
         store.update(batch)
+        log(f"updated {len(batch)} rows")
     for category, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         log(f"  {category}: {n}")
     return out
@@ -115,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--category_root", help="where the copies are (default: found from each row's copy)")
     ap.add_argument("--quarantine_category", default="quarantine")
     ap.add_argument("--dry_run", action="store_true", help="print the new counts; move and change nothing")
+    ap.add_argument("--batch_size", type=int, default=BATCH, help="rows moved, then updated, together")
     return ap
 
 
@@ -130,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.quarantine_category in taxonomy.names:
             raise RefileError(f"--categories names {args.quarantine_category!r}, the quarantine category")
         store = DuckDBRows(args.duckdb) if args.duckdb else BigQueryRows(args.bigquery_dataset)
-        out = refile(store, taxonomy, args.quarantine_category, args.category_root, args.dry_run)
+        out = refile(store, taxonomy, args.quarantine_category, args.category_root, args.dry_run,
+                     lambda line: print(line, flush=True), max(1, args.batch_size))
     except RefileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

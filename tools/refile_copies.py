@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
 from transforms.stages.copy_to_category import COPY_GENERATION, DEFAULT_RETRY
+
+PART_SUFFIX = ".refile-part"
 
 
 class CopyStore:
@@ -59,9 +60,11 @@ class CopyStore:
             return
         folder = os.path.dirname(dest)
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".refile-", suffix=".part")
+        # One fixed temporary name per destination: a run killed while writing it leaves a
+        # file the next run (which writes the same destination) overwrites and renames.
+        tmp = dest + PART_SUFFIX
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(tmp, "wb") as out:
                 if src.startswith("gs://"):
                     self._blob(src, generation if src == source_uri else None).download_to_file(out)
                 else:

@@ -241,10 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, default in FAULT_DEFAULTS.items():
         if isinstance(default, bool):   # --quota_retry_after=false: a bare 429, as some quotas answer
             parser.add_argument(f"--{name}", type=_flag, default=default, metavar="true|false")
-        elif name != "image_errors":
+        elif not isinstance(default, dict):
             parser.add_argument(f"--{name}", type=type(default), default=default)
     parser.add_argument("--image_errors", type=json.loads, default={},
                         help='JSON {"<sha256 of the bytes or the URI>": {"code": 3, "message": "..."}}')
+    parser.add_argument("--recorded_answers", type=json.loads, default={},
+                        help='JSON {"<sha256 of the bytes>": <a recorded AnnotateImageResponse>}')
     args = parser.parse_args(argv)
     try:
         check_host(args.host, args.allow_remote)

@@ -33,6 +33,7 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "delay_secs": 0.0,           # every call takes at least this long (a remote API's latency)
     "invalid_json_every": 0,     # every Nth call answers 200 with a body that is not JSON
     "image_errors": {},          # {sha256 of the bytes, or the image URI: {"code": 3, "message": "..."}}
+    "recorded_answers": {},      # {sha256 of the bytes: a recorded AnnotateImageResponse}: replayed as the answer
 }
 # Which part of an AnnotateImageResponse each feature fills (the answer keeps only what was asked).
 FEATURE_KEYS = {
@@ -160,6 +161,10 @@ class VisionService:
                 self.faults["image_errors"].get(uri) if uri else None)
             if forced:
                 answers[i] = {"error": dict(forced)}
+                continue
+            recorded = self.faults["recorded_answers"].get(hashlib.sha256(data).hexdigest())
+            if recorded:   # a real Vision answer recorded for these bytes, as the real API gave it
+                answers[i] = _only_requested(json.loads(json.dumps(recorded)), feats)
                 continue
             try:
                 image, _ctype, _w, _h = decode_image(data, 1024)
