@@ -23,7 +23,7 @@ from pipeline.categories_file import load_taxonomy
 from tools.refile_copies import CopyStore, move
 from tools.refile_store import BigQueryRows, DuckDBRows, RefileError
 from transforms.stages.copy_to_category import safe_relative_path
-from transforms.taxonomy import Taxonomy, TaxonomyError, categorize
+from transforms.taxonomy import Taxonomy, TaxonomyError, categorize, rule_rows
 
 BATCH = 200   # rows whose copies move before their rows are updated together
 
@@ -80,6 +80,8 @@ def refile(store, taxonomy: Taxonomy, quarantine: str = "quarantine", root: str 
     copies, out = CopyStore(), Outcome()
     counts: Counter = Counter()
     batch: list[dict] = []
+    if not dry_run:   # the taxonomy as a table, for the taxonomy_categories analysis
+        store.write_rules(rule_rows(taxonomy))
     for row, category, rule, old, new in plan_rows(store.rows(), taxonomy, quarantine, root):
         counts[category] += 1
         top = row["labels"][0]["name"] if row.get("labels") else None

@@ -6,7 +6,7 @@ each row either as it was or refiled.
 """
 from __future__ import annotations
 
-from transforms.schema import KEY
+from transforms.schema import KEY, bigquery_schema, column_names, duckdb_ddl
 
 READ = ("uri", "bucket", "name", "generation", "labels", "objects", "faces", "text", "is_safe",
         "primary_category", "top_label", "category_rule", "category_uri", "classified_at")
@@ -49,6 +49,21 @@ class DuckDBRows:
         finally:
             con.close()
 
+    def write_rules(self, rules: list[dict]) -> None:
+        """Replace the `category_rules` table with these rows, in one transaction."""
+        cols = column_names("category_rules")
+        con = self._connect()
+        try:
+            con.execute(duckdb_ddl("category_rules"))
+            con.execute("BEGIN")
+            con.execute("DELETE FROM category_rules")
+            if rules:
+                con.executemany(f"INSERT INTO category_rules ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                [[r[c] for c in cols] for r in rules])
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
     def update(self, changes: list[dict]) -> None:
         sets = ", ".join(f"{c} = ?" for c in WRITE)
         where = " AND ".join(f"{c} = ?" for c in KEY)
@@ -86,6 +101,25 @@ class BigQueryRows:
     def rows(self) -> list[dict]:
         result = self.client.query(f"SELECT {', '.join(READ)} FROM {self.table}").result()
         return latest_per_key([dict(r.items()) for r in result])
+
+    def write_rules(self, rules: list[dict]) -> None:
+        """Replace the `category_rules` table's rows (created if missing) with these."""
+        from google.cloud import bigquery
+        table = bigquery.Table(f"{self.project}.{self.dataset}.category_rules", schema=[
+            bigquery.SchemaField.from_api_repr(f) for f in bigquery_schema("category_rules")])
+        self.client.create_table(table, exists_ok=True)
+        name = f"`{self.project}.{self.dataset}.category_rules`"
+        self.client.query(f"DELETE FROM {name} WHERE TRUE").result()
+        if not rules:
+            return
+        types = {f["name"]: f["type"] for f in bigquery_schema("category_rules")}
+        param = bigquery.ArrayQueryParameter("rules", "STRUCT", [
+            bigquery.StructQueryParameter(None, *[bigquery.ScalarQueryParameter(c, t, r[c]) for c, t in types.items()])
+            for r in rules])
+        cols = ", ".join(types)
+        self.client.query(f"INSERT INTO {name} ({cols}) SELECT {', '.join('r.' + c for c in types)} "
+                          "FROM UNNEST(@rules) AS r",
+                          job_config=bigquery.QueryJobConfig(query_parameters=[param])).result()
 
     def update(self, changes: list[dict]) -> None:
         """One DML statement per batch: BigQuery applies it whole or not at all."""

@@ -112,6 +112,32 @@ def _match(cat: Category, taxonomy: Taxonomy, labels, objects, text_len: int, fa
     return None
 
 
+def rule_rows(taxonomy: Taxonomy) -> list[dict]:
+    """The taxonomy as `category_rules` rows (transforms/schema.py), for the SQL that applies it.
+
+    A label or object rule gives one row per name it matches, synonyms spelled out, so
+    the SQL needs no synonym table. The seed's top-label rule has no rows.
+    """
+    if taxonomy.top_label:
+        return []
+    aliases: dict[str, list[str]] = {}
+    for alias, canonical in taxonomy.synonyms:
+        aliases.setdefault(canonical, []).append(alias)
+    rows = []
+    for pos, cat in enumerate(taxonomy.categories):
+        base = {"position": pos, "category": cat.name}
+        for kind, names in (("label", cat.labels), ("object", cat.objects)):
+            for name in sorted(names):
+                for spelled in [name, *aliases.get(name, [])]:
+                    rows.append({**base, "kind": kind, "name": spelled, "min_score": cat.min_score, "min_count": None})
+        for kind, count in (("faces", cat.faces), ("text", cat.text_chars)):
+            if count is not None:
+                rows.append({**base, "kind": kind, "name": None, "min_score": None, "min_count": count})
+    rows.append({"position": len(taxonomy.categories), "category": taxonomy.fallback, "kind": "fallback",
+                 "name": None, "min_score": None, "min_count": None})
+    return rows
+
+
 # ---- reading a file -------------------------------------------------------------------
 
 def _safe_folder(value, where: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.run import main
 from tests.paths import REPO
+from tools import analytics
 from tools.refile import main as refile_main
 from tools.samples import write_samples
 from transforms.clients import COPY_MARKER, storage_client
@@ -120,6 +121,15 @@ def test_refile_moves_every_copy_once__local_folder_twice(tmp_path, capsys):
     assert "changed 0 rows (0 copies moved), 40 unchanged" in capsys.readouterr().out
     assert local_state(db, root) == first
     assert not [d for d in os.listdir(root) if d in ("cat", "espresso", "pekinese", "alp")]   # old folders gone
+    assert_sql_agrees(duckdb=db)
+
+
+def assert_sql_agrees(**target):
+    """The shipped SQL over the stored `category_rules` gives every row the category refile gave it."""
+    columns, rows = analytics.run("taxonomy_categories", {}, **target)
+    assert columns == ["uri", "generation", "category", "stored_category"] and rows
+    assert [r[2] for r in rows] == [r[3] for r in rows]
+    assert {r[2] for r in rows} >= {"animals", "food_and_drink", "landscapes_and_nature", "other", "quarantine"}
 
 
 def test_refile_killed_midway_loses_nothing__local_folder_rerun(tmp_path):
@@ -239,3 +249,4 @@ def test_refile_updates_bigquery_rows_and_moves_copies__bqemulator_twice(bq_tabl
             assert r["category_uri"] == f"{bq_table['root']}/{r['primary_category']}/{r['name'][3:]}"
         assert copies == {r["category_uri"][len("gs://refile-bq/"):] for r in rows}
     assert "changed 0 rows (0 copies moved), 24 unchanged" in capsys.readouterr().out
+    assert_sql_agrees(bigquery_dataset="test-project:refile")
