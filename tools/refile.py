@@ -1,7 +1,7 @@
 """Re-file every classified image under a new taxonomy, from the stored results alone.
 
     python -m tools.refile --categories=SPEC (--duckdb=PATH | --bigquery_dataset=PROJECT:DATASET)
-                           [--category_root=ROOT] [--quarantine_category=quarantine] [--dry_run]
+                           [--category_root=ROOT] [--quarantine_category=quarantine] [--dry_run | --rules_only]
 
 Each row's category is computed again from its stored labels, objects, text and
 faces (no Vision call, no model run); the category copy moves to the new folder
@@ -121,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--category_root", help="where the copies are (default: found from each row's copy)")
     ap.add_argument("--quarantine_category", default="quarantine")
     ap.add_argument("--dry_run", action="store_true", help="print the new counts; move and change nothing")
+    ap.add_argument("--rules_only", action="store_true",
+                    help="only write the category_rules table (for the taxonomy_categories analysis); move nothing")
     ap.add_argument("--batch_size", type=int, default=BATCH, help="rows moved, then updated, together")
     return ap
 
@@ -137,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.quarantine_category in taxonomy.names:
             raise RefileError(f"--categories names {args.quarantine_category!r}, the quarantine category")
         store = DuckDBRows(args.duckdb) if args.duckdb else BigQueryRows(args.bigquery_dataset)
+        if args.rules_only:
+            rules = rule_rows(taxonomy)
+            store.write_rules(rules)
+            print(f"wrote {len(rules)} rows to category_rules ({taxonomy.source}); no copy moved")
+            return 0
         out = refile(store, taxonomy, args.quarantine_category, args.category_root, args.dry_run,
                      lambda line: print(line, flush=True), max(1, args.batch_size))
     except RefileError as e:

@@ -250,3 +250,48 @@ def test_refile_updates_bigquery_rows_and_moves_copies__bqemulator_twice(bq_tabl
         assert copies == {r["category_uri"][len("gs://refile-bq/"):] for r in rows}
     assert "changed 0 rows (0 copies moved), 24 unchanged" in capsys.readouterr().out
     assert_sql_agrees(bigquery_dataset="test-project:refile")
+
+
+# ---- a taxonomy of one's own ------------------------------------------------------------
+
+MINE = """
+fallback: misc
+synonyms: {Dog: [Pekinese]}
+categories:
+  - name: pets
+    labels: [Cat, Dog]
+  - name: scenery
+    labels: [Mountain]
+    min_score: 0.85
+"""
+
+
+def test_rules_only_previews_a_new_taxonomy_in_sql__nothing_moves(tmp_path):
+    from transforms.taxonomy import parse_taxonomy
+    db, root = local_setup(tmp_path, 16)
+    (tmp_path / "mine.yaml").write_text(MINE)
+    before = local_state(db, root)
+    assert refile_main([f"--categories={tmp_path / 'mine.yaml'}", f"--duckdb={db}", "--rules_only"]) == 0
+    assert local_state(db, root) == before
+    mine = parse_taxonomy(MINE, "mine.yaml")
+    con = duckdb.connect(db, read_only=True)
+    cur = con.execute("SELECT uri, labels, objects, faces, text, is_safe FROM classifications ORDER BY uri")
+    want = [(r[0], categorize(dict(zip([d[0] for d in cur.description], r, strict=True)), mine)[0])
+            for r in cur.fetchall()]
+    con.close()
+    _, rows = analytics.run("taxonomy_categories", {}, duckdb=db)
+    assert [(r[0], r[2]) for r in rows] == want
+    assert {c for _, c in want} == {"pets", "scenery", "misc", "quarantine"}
+
+
+def test_taxonomy_from_a_bucket__gs_path_and_missing_object(gcs_server, tmp_path, capsys):
+    bucket = storage_client().create_bucket("taxonomies")
+    bucket.blob("mine.yaml").upload_from_string(MINE)
+    (tmp_path / "in").mkdir()
+    from pipeline.settings import resolve
+    s, _ = resolve([f"--input={tmp_path / 'in'}", "--categories=gs://taxonomies/mine.yaml"])
+    assert s.taxonomy.names == ("pets", "scenery", "misc") and s.taxonomy.source == "gs://taxonomies/mine.yaml"
+    assert main([f"--input={tmp_path / 'in'}", "--categories=gs://taxonomies/nope.yaml",
+                 f"--duckdb={tmp_path / 'r.duckdb'}"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --categories gs://taxonomies/nope.yaml: no such object"
+    assert not (tmp_path / "r.duckdb").exists()
