@@ -184,7 +184,7 @@ def _category(raw, i: int, synonyms: dict[str, str]) -> Category:
     where = f"categories[{i}]"
     if not isinstance(raw, dict):
         raise TaxonomyError(f"{where} must be a mapping with a name and rules")
-    unknown = sorted(set(raw) - _CATEGORY_KEYS)
+    unknown = sorted(set(raw) - _CATEGORY_KEYS, key=str)
     if unknown:
         raise TaxonomyError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(_CATEGORY_KEYS))})")
     name = _safe_folder(raw.get("name"), f"{where}.name")
@@ -216,7 +216,7 @@ def parse_taxonomy(text: str, source: str) -> Taxonomy:
     try:
         if not isinstance(raw, dict):
             raise TaxonomyError("the file must be a mapping with a 'categories' list")
-        unknown = sorted(set(raw) - _TOP_KEYS)
+        unknown = sorted(set(raw) - _TOP_KEYS, key=str)
         if unknown:
             raise TaxonomyError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
         items = raw.get("categories")

@@ -85,6 +85,7 @@ def test_taxonomy_crosses_to_workers__pickle(tax):
     ("categories: [{name: ../etc, labels: [x]}]\n", "'../etc' is not a safe folder name"),
     ("categories: [{name: Cats, labels: [x]}]\n", "'Cats' is not a safe folder name"),
     ("fallback: 'a b'\ncategories: [{name: a, labels: [x]}]\n", "fallback: 'a b' is not a safe folder name"),
+    ("1: x\ntrue: y\ncategories: [{name: a, labels: [x]}]\n", "unknown field 1"),
     ("categories: [{name: a, labels: [x]}, {name: a, labels: [y]}]\n", "'a' is named twice"),
     ("fallback: a\ncategories: [{name: a, labels: [x]}]\n", "'a' is named twice"),
     ("categories: [{name: a}]\n", "category a has no rule"),
