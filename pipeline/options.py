@@ -76,6 +76,16 @@ OPTIONS: tuple[Opt, ...] = (
         "BigQuery dataset", regex=r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9][:.][A-Za-z0-9_]{1,1024}$",
         on_dataflow="required",
         dataflow_why="results need a dataset there (a DuckDB file on a worker would be lost)"),
+    # --- Firestore: one document per image, beside the tables (README "Firestore") ---
+    Opt("firestore_collection", "Optional Firestore (native mode) collection for one document per image, "
+        "with the fields and queries of the Cloud Function this project grew from (e.g. "
+        "image_classifications). Written beside the tables, never instead of them.", "Firestore collection",
+        regex=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$"),
+    Opt("firestore_project", "Project of the Firestore database. Default: the job's --project.",
+        "Firestore project", regex=r"^([a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
+    Opt("firestore_database", "Firestore database id within that project.", "Firestore database",
+        default="(default)", regex=r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$"),
+    # --- end Firestore ---
     Opt("category_root", "Where category copies go: <root>/<category>/<path under the input>. "
         "Default: 'classified' beside the input (for a bucket, gs://bucket/classified).",
         "Category root", on_dataflow="gcs", picker="GCS_WRITE_FOLDER"),

@@ -54,9 +54,10 @@ def _local_defaults(argv: list[str], streaming: bool) -> list[str]:
 
 def _uses_only_emulators_or_local(settings) -> bool:
     paths = [settings.input or "", settings.category_root]
-    cloud = any(p.startswith("gs://") for p in paths) or settings.bigquery_dataset or settings.subscription
+    cloud = (any(p.startswith("gs://") for p in paths) or settings.bigquery_dataset or settings.subscription
+             or settings.firestore)
     emulated = any(os.environ.get(v) for v in ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST",
-                                               "BIGQUERY_EMULATOR_HOST"))
+                                               "BIGQUERY_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"))
     return not cloud or emulated
 
 
@@ -122,5 +123,6 @@ def _run(argv: list[str], settings, options) -> int:
     figures = run_summary(settings.duckdb, started) if settings.duckdb else tracker_summary(tracker)
     print(format_summary(figures, seconds=time.monotonic() - t0, duckdb_path=settings.duckdb,
                          category_root=settings.category_root, bigquery_dataset=settings.bigquery_dataset,
-                         skips=listing_skips(result) if result is not None else None))
+                         skips=listing_skips(result) if result is not None else None,
+                         firestore=settings.firestore.path if settings.firestore else None))
     return 0

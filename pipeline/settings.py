@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipeline.categories_file import load_taxonomy
 from pipeline.options import ClassifyOptions, OptionsError, matches_regex, parse_features, unknown_flags
 from transforms.sinks.bigquery_client import parse_dataset
+from transforms.sinks.firestore_sink import FirestoreTarget
 from transforms.stages.backends import unsupported_features
 from transforms.stages.vision.job_limit import JobLimit, parse_descriptor
 from transforms.taxonomy import Taxonomy, TaxonomyError
@@ -45,6 +46,7 @@ class Settings:
     vision_requests_per_minute: int
     vision_rate_limit: JobLimit | None   # --vision_rate_limit_service/_domain/_descriptor; None = no job-wide limit
     output_topic: str | None
+    firestore: FirestoreTarget | None = None   # --firestore_collection/_project/_database
 
 
 def _is_gcs(path: str) -> bool:
@@ -128,6 +130,26 @@ def _check_bigquery(o, options: PipelineOptions, streaming: bool) -> None:
                            "give --temp_location=gs://BUCKET/tmp for their files")
 
 
+def _firestore(o, options: PipelineOptions) -> FirestoreTarget | None:
+    """Where documents go: the collection, in --firestore_project (default: the job's project)."""
+    if not o.firestore_collection:
+        if o.firestore_project:
+            raise OptionsError("--firestore_project needs --firestore_collection")
+        return None
+    if not matches_regex("firestore_collection", o.firestore_collection):
+        raise OptionsError(f"--firestore_collection must be a collection id (letters, digits, _ . -), "
+                           f"got {o.firestore_collection!r}")
+    project = o.firestore_project or options.view_as(GoogleCloudOptions).project
+    if not project:
+        raise OptionsError("--firestore_collection needs --firestore_project or the job's --project")
+    if not matches_regex("firestore_project", project):
+        raise OptionsError(f"--firestore_project must be a project id, got {project!r}")
+    database = o.firestore_database or "(default)"
+    if not matches_regex("firestore_database", database):
+        raise OptionsError(f"--firestore_database must be (default) or a database id, got {database!r}")
+    return FirestoreTarget(project, o.firestore_collection, database)
+
+
 def _input_path(o) -> str | None:
     input_path = o.input
     if input_path and not _is_gcs(input_path):
@@ -208,5 +230,5 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
         max_concurrent_requests=o.max_concurrent_requests,
         vision_requests_per_minute=o.vision_requests_per_minute, vision_rate_limit=rate_limit,
-        output_topic=o.output_topic,
+        output_topic=o.output_topic, firestore=_firestore(o, options),
     ), options

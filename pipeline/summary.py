@@ -60,7 +60,8 @@ def listing_skips(result) -> dict[str, int]:
 
 
 def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category_root: str,
-                   bigquery_dataset: str | None = None, skips: dict | None = None) -> str:
+                   bigquery_dataset: str | None = None, skips: dict | None = None,
+                   firestore: str | None = None) -> str:
     done = s["classified"] + s["errors"]
     rate = done / seconds if seconds > 0 else 0.0
     lines = [f"Classified {s['classified']:,} images, {s['errors']:,} errors, in {seconds:.1f} s "
@@ -84,6 +85,8 @@ def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category
         lines.append(f"Results: {duckdb_path}{totals}")
     if bigquery_dataset:
         lines.append(f"Results: BigQuery {bigquery_dataset} (tables classifications, errors)")
+    if firestore:
+        lines.append(f"Results: Firestore {firestore} (one document per classified image)")
     lines.append(f"Copies:  {category_root}/<category>/...")
     source = f"--duckdb={duckdb_path}" if duckdb_path else f"--bigquery_dataset={bigquery_dataset}"
     lines.append(f"Report:  python -m tools.report {source} --out=out/report")

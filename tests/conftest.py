@@ -62,3 +62,18 @@ def bq_gcs(gcs_server, tmp_path_factory):
                 os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
             else:
                 os.environ["BIGQUERY_EMULATOR_HOST"] = old
+
+
+@pytest.fixture(scope="session")
+def firestore_host(tmp_path_factory):
+    """gcloud's Firestore emulator; sets FIRESTORE_EMULATOR_HOST for the clients in this process while it runs."""
+    with emulators.firestore_emulator(str(tmp_path_factory.mktemp("firestore"))) as host:
+        old = os.environ.get("FIRESTORE_EMULATOR_HOST")
+        os.environ["FIRESTORE_EMULATOR_HOST"] = host
+        try:
+            yield host
+        finally:
+            if old is None:
+                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+            else:
+                os.environ["FIRESTORE_EMULATOR_HOST"] = old

@@ -17,6 +17,7 @@ from tools.child_process import stop
 
 PROJECT = "test-project"
 PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+FIRESTORE_EMULATOR = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
 
 
 def free_port() -> int:
@@ -94,6 +95,26 @@ def pubsub_emulator(workdir: str):
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_http(f"http://127.0.0.1:{port}/v1/projects/{PROJECT}/topics", proc, 60, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def firestore_emulator(workdir: str):
+    """gcloud's Firestore emulator (native mode, a Java jar started by its own script);
+    yields its host:port (no scheme), the value of FIRESTORE_EMULATOR_HOST."""
+    if not os.path.exists(FIRESTORE_EMULATOR):
+        raise RuntimeError(f"Firestore emulator not found at {FIRESTORE_EMULATOR} "
+                           "(Debian package google-cloud-cli-firestore-emulator; it needs Java 11+)")
+    port = free_port()
+    log = os.path.join(workdir, f"firestore-{port}.log")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([FIRESTORE_EMULATOR, "start", "--host=127.0.0.1", f"--port={port}",
+                                 f"--project_id={PROJECT}"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/", proc, 90, log)
         yield f"127.0.0.1:{port}"
     finally:
         _stop(proc)

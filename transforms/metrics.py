@@ -50,6 +50,10 @@ COUNTERS = {
     "duckdb_errors_rows": "error rows written to the DuckDB file",
     "invalid_classifications_rows": "rows refused before a sink (each becomes an error row)",
     "invalid_errors_rows": "error rows that could not be repaired before a sink",
+    "firestore_documents_written": "documents written to the Firestore collection",
+    "firestore_documents_cut": "documents cut to fit Firestore's 1 MiB (cut_fields names what)",
+    "firestore_writes_retried": "Firestore writes sent again after contention, 429 or 503",
+    "firestore_documents_failed": "documents Firestore did not take (one error row each)",
 }
 COUNTER_PREFIXES = {
     "category_": "images per primary category",
@@ -63,6 +67,7 @@ DISTRIBUTIONS = {
     "vision_images_per_call": "images per Cloud Vision call",
     "duckdb_classifications_batch_size": "rows per DuckDB write",
     "duckdb_errors_batch_size": "error rows per DuckDB write",
+    "firestore_batch_size": "documents per Firestore BatchWrite",
 }
 
 

@@ -32,6 +32,7 @@ PARAM_VALUES = {
     "features": "LABEL_DETECTION,SAFE_SEARCH_DETECTION",
     "min_confidence": "0.6",
     "max_labels": "10",
+    "firestore_collection": "image_classifications",   # allowed on Dataflow: a cloud service
 }
 
 _network: list | None = None   # socket events while recording, else None
@@ -138,6 +139,7 @@ def test_dataflow_job_description_written_offline__template_parameters(
     assert {source, "AnnotateImages", "ParseAnnotations", "CopyToCategoryFolders", "WriteResults"} <= names
     transforms = " ".join(t.unique_name for t in proto.components.transforms.values())
     assert ("AnnotateWithVision" in transforms) == (backend == "vision")
+    assert "WriteResults/Firestore/Write" in transforms
 
 
 @pytest.mark.parametrize("mode", ["batch", "streaming"])

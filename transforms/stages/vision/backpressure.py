@@ -9,14 +9,10 @@ Three mechanisms, shared by every call a worker process makes:
   `AdaptiveThrottler`, over Beam's `MovingSum`): when most recent calls fail,
   calls are delayed before they are sent, so a failing backend is not hammered.
   Unlike Beam's throttler, a call is counted when its answer arrives, not when it
-  is sent: with many calls in flight at start-up, Beam's version throttles the
-  first burst (no successes counted yet) and, asked again every wait, keeps
-  raising its own rejection rate.
+  is sent, so the first burst of calls in flight is not throttled.
 * An optional hard cap (`--vision_requests_per_minute`).
 
-Beam's own `ReactiveThrottler` also sleeps a fixed 5 s whenever it decides to
-throttle, and `RemoteModelHandler`'s retry decorator ignores Retry-After; both
-cost quota use (bench/bench_vision_quota.py measures it).
+Why not Beam's own throttlers: docs/vision-pacing.md.
 
 Every wait is returned to the caller, which reports it as Beam's
 `cumulativeThrottlingSeconds` counter (Dataflow's autoscaler reads it).
@@ -37,19 +33,20 @@ OVERLOAD_RATIO = 2.0      # the SRE formula's K: tolerate up to K sent per accep
 THROTTLE_WINDOW_MS = 10_000
 
 
-class Backpressure(RateControl):
-    """Per-process pacing and throttling; thread-safe. `clock`/`sleep` are injectable for tests."""
+class Backpressure:
+    """Per-process pacing (`self.pacing`) and throttling; thread-safe. `clock`/`sleep` are
+    injectable for tests."""
 
     def __init__(self, requests_per_minute: int = 0, adaptive: bool = True,
                  clock=time.monotonic, sleep=time.sleep, seed: int | None = None, job_limited: bool = False):
-        self.cap = requests_per_minute / 60.0 if requests_per_minute else None
-        self.adaptive, self.job_limited = adaptive, job_limited
+        self.adaptive = adaptive
         self.clock, self.sleep = clock, sleep
-        self._init_pacing(clock())
+        self.rng = random.Random(seed)
+        cap = requests_per_minute / 60.0 if requests_per_minute else None
+        self.pacing = RateControl(cap, adaptive, job_limited, clock, self.rng)
         self.lock = threading.Lock()
         self.all_calls = MovingSum(THROTTLE_WINDOW_MS, 1_000)
         self.ok_calls = MovingSum(THROTTLE_WINDOW_MS, 1_000)
-        self.rng = random.Random(seed)
 
     def rejection_probability(self) -> float:
         """max(0, (requests - K * accepts) / (requests + 1)) over the last 10 s of answers."""
@@ -78,15 +75,10 @@ class Backpressure(RateControl):
         while True:
             with self.lock:
                 now = self.clock()
-                interval = 1.0 / self.rate if self.rate else 0.0
-                slot = max(self.last_slot + interval, self.blocked_until)
+                slot = self.pacing.next_slot()
+                interval = 1.0 / self.pacing.rate if self.pacing.rate else 0.0
                 if slot <= now and admitted:
-                    # Claim the slot: a wake-up up to half an interval late keeps the beat;
-                    # later (the job sent nothing meanwhile) the beat starts again from now.
-                    late = now - (self.last_slot + interval)
-                    self.last_slot = self.last_slot + interval if late <= interval / 2 else now
-                    self._grow(now, paced=waited)
-                    self._remember(self.sent, now, now)
+                    self.pacing.claim(now, waited)
                     return
             if slot > now:
                 waited = True
@@ -101,14 +93,14 @@ class Backpressure(RateControl):
         with self.lock:
             self.all_calls.add(now * 1000, 1)
             self.ok_calls.add(now * 1000, 1)
-            self._accepted(now, sent_at)
+            self.pacing.answered(now, sent_at)
 
     def on_overload(self, retry_after: float | None, sent_at: float | None = None) -> None:
-        """A 429 (rules: RateControl._refused)."""
+        """A 429 (rules: RateControl.overloaded)."""
         now = self.clock()
         with self.lock:
             self.all_calls.add(now * 1000, 1)
-            self._refused(now, now if sent_at is None else sent_at, retry_after)
+            self.pacing.overloaded(now, now if sent_at is None else sent_at, retry_after)
 
     def on_failure(self) -> None:
         """A 5xx, dropped connection or deadline: no pacing change; the throttler counts a failure."""
@@ -120,10 +112,9 @@ class SendGate:
     """How many batches a worker process takes on before its pacer lets their first call go.
 
     A batch handed to the call pool is bound to this worker: no other worker can take it. A
-    worker paced at a small share of the quota that holds many batches (the pool's width, or
-    twice that) finishes them long after the others are done, and the job's tail runs at one
-    worker's share of the quota (on the simulated clock, 4 workers at 2 s of latency: quota use
-    0.64-0.91 by seed; 0.93-0.99 with the gate). So a bundle thread hands over a batch only
+    worker paced at a small share of the quota that holds many batches finishes them long
+    after the others are done, and the job's tail runs at one worker's share of the quota
+    (docs/vision-pacing.md has the figures). So a bundle thread hands over a batch only
     while fewer than `limit` handed-over batches still wait for their first call; the rest of
     its bundle stays unprocessed, where the runner can give it to another worker (Dataflow's
     dynamic work rebalancing). Calls already sent, and their retries, do not count: only the

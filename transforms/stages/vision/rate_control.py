@@ -1,64 +1,35 @@
-"""The pacing half of transforms/stages/vision/backpressure.py: how fast one worker sends Vision calls.
+"""How fast one worker process sends Vision calls, and how it reacts to 429s.
 
-A rate controller measured on a simulated clock against quotas of
-several shapes (token bucket, per-minute window, with and without
-Retry-After, 0.05-2 s latency, several workers on one quota;
-tests/unit/transforms/stages/vision/test_vision_quota_control.py):
+Today's rules (each constant below is one of them; docs/vision-pacing.md has the
+measurements behind them):
 
-- *Slow start*: calls are paced from START_RATE, x4 per second until the
-  first 429, so a job's first burst costs a few 429s, not one per call in
-  flight. The rate grows as calls are sent (a 429 comes back fast even when
-  answers take 2 s), and only while the pacer, not the job, holds them.
-- *Decrease*: a 429 sets the rate to DECREASE x the rate this worker was
-  actually *given* (calls sent minus calls refused over the last RATE_WINDOW
-  s, at least 1 s; at the end of slow start over the last RATE_SAMPLE calls),
-  never above DECREASE x its pace. With others on the same quota that is its
-  share, not the pace it wished for: a cut of the pace (85 % of 3x its share)
-  left workers paced far above their share for tens of seconds, held back
-  only by holds, each hold ending in another 429. Only a 429 for a call sent
-  *after* the previous decrease counts: calls already in flight answer the
-  same congestion event. Two sharper figures: the end of slow start cuts to
-  EXIT_DECREASE (what a worker was given then holds the quota's burst: at
-  DECREASE, 2-4 workers each came back above their share and met a second
-  and third 429); and a worker that kept sending since its previous 429 takes
-  what it was given *since* then, when that is less (both ends of that span
-  met an empty quota, so no burst is in it; a bucket with a burst of 20 kept
-  the 10-s figure high for ten seconds of 429s).
-- *Increase*: a fixed step per call the pacer held back (STEP_PER_CALL), not
-  a step per second. Why: with one step per call and one cut per 429, a
-  worker settles where its own share of calls answered 429 is about
-  log(1 + step) / -log(DECREASE) (4 %), *whatever the number of workers*;
-  a step per second (the controller before this one: +6 %/s, per worker)
-  makes N workers probe N times as hard, and their 429s grow with N (21 %
-  at 4 workers). The step doubles every QUIET_DOUBLING_SECS without a 429
-  (at most 2^QUIET_MAX_DOUBLINGS, at most MAX_GROWTH_PER_SEC), so a quota
-  that grows (a worker leaving, another client done) is found in seconds.
-  The price: a step per call neither favours nor punishes a worker with a
-  small share, so shares stay as unequal as the end of slow start left them,
-  and the last worker of a job drains its calls at its share (README).
-- *Hold*: after a 429 every call waits HOLD_FIRST_SECS (x 0.5-1.5 at random,
-  so workers that met the same empty quota do not come back in lock-step),
-  doubling for 429s in a row, up to HOLD_MAX_SECS; a Retry-After (or the
-  RetryInfo in the error body) holds them until that moment instead.
-- *Spells*: 429s in a row (an empty window, another client taking the quota)
-  cut the rate again; once calls pass, it climbs back within RECOVER_SECS to
-  RECOVER_SHARE x what it was given before the spell (429s less than
-  SPELL_SECS apart are one spell, even with a success between them). An
-  answer to a call sent before the latest 429 neither ends a spell nor resets
-  its holds: at 2 s of latency the answers to a burst arrive well inside the
-  empty spell that followed it, and the holds stayed at 0.5 s. When a window
-  quota opens again after an empty spell, what it accepted over the whole
-  open-then-empty cycle is its long-run rate: the worker paces there instead
-  of at the window's burst, and probes beyond it only after one more cycle.
-- *Under a job-wide limit* (--vision_rate_limit_service, every worker asking one
-  token service): the limit, not a worker's pace, keeps the job under the
-  quota, so after a stray 429 (two of the limit's windows meeting, another
-  client) a worker climbs back by LIMITED_GROWTH_PER_SEC, per second: by a
-  step per call it stayed at its cut share and, with the others done, held
-  the job's tail (quota use 0.38-0.81 with 4 workers).
+- *Slow start*: START_RATE calls/s, x SLOW_START per second while the pacer holds calls,
+  until the first 429, so a job's first burst costs a few 429s, not one per call in flight.
+- *Decrease*: a 429 for a call sent after the previous cut sets the rate to DECREASE x what
+  this worker was *given* (sent minus refused over RATE_WINDOW): with others on the quota
+  that is its share. Never below FLOOR_SHARE of its pace, so idling never ratchets it down.
+  At the end of slow start the cut is EXIT_DECREASE over the last RATE_SAMPLE calls, since
+  that figure still holds the quota's burst. A worker that kept sending since its previous
+  429 is measured over that span when lower: both ends met an empty quota, no burst in it.
+- *Increase*: STEP_PER_CALL per call the pacer held back, so a worker's share of 429s
+  settles near 4 % whatever the number of workers. The step doubles every
+  QUIET_DOUBLING_SECS without a 429 (at most 2^QUIET_MAX_DOUBLINGS, at most
+  MAX_GROWTH_PER_SEC), so a quota that grows is found in seconds. Under a job-wide limit,
+  which keeps the job under the quota, a worker cut by a stray 429 climbs back by
+  LIMITED_GROWTH_PER_SEC per second.
+- *Hold*: after a 429 every call waits HOLD_FIRST_SECS, doubling for 429s in a row up to
+  HOLD_MAX_SECS, times a HOLD_JITTER factor so workers do not re-probe in lock-step; a
+  Retry-After (or RetryInfo in the error body) holds them until that moment instead.
+- *Spells*: 429s less than SPELL_SECS apart are one spell; once calls pass, the rate climbs
+  back (time constant RECOVER_SECS) to RECOVER_SHARE x what it was given before it. An
+  answer to a call sent before the latest 429 says nothing of the quota now: it neither
+  ends a spell nor resets its holds.
+- *Window cycle*: when a quota opens again after an empty spell, having accepted at least
+  CYCLE_MIN_CALLS, what it accepted over the open-then-empty cycle is its long-run rate:
+  pace there, and probe beyond it only after one more cycle.
 
-`RateControl` holds the state and its rules; `Backpressure` (the subclass) adds the client-side
-throttler, the hard cap and the waits, and calls these rules under its lock.
+`RateControl` is not locked itself: its owner (`backpressure.Backpressure`) calls it under
+its lock.
 """
 from __future__ import annotations
 
@@ -91,16 +62,15 @@ RECOVER_SECS = 0.7        # with this time constant
 
 
 class RateControl:
-    """Pacing state and rules; not locked itself (the caller holds `self.lock`)."""
+    """One worker's pacing state and the rules above."""
 
-    # Set by the pacer that owns this controller (Backpressure.__init__):
-    cap: float | None                 # the hard cap in calls/s, None = none
-    adaptive: bool
-    job_limited: bool                 # a job-wide limit (--vision_rate_limit_service) holds the workers
-    clock: Callable[[], float]
-    rng: random.Random
-
-    def _init_pacing(self, now: float) -> None:
+    def __init__(self, cap: float | None, adaptive: bool, job_limited: bool,
+                 clock: Callable[[], float], rng: random.Random):
+        self.cap = cap                    # the hard cap in calls/s, None = none
+        self.adaptive = adaptive
+        self.job_limited = job_limited    # a job-wide limit (--vision_rate_limit_service) holds the workers
+        self.clock, self.rng = clock, rng
+        now = clock()
         # calls/s allowed now; None = unpaced (adaptive off and no cap)
         self.rate: float | None = min(START_RATE, self.cap or START_RATE) if self.adaptive else self.cap
         self.ceiling: float | None = None       # the rate given at the last 429; None = slow start
@@ -117,6 +87,20 @@ class RateControl:
         self.spell_given, self.last_event, self.probe_from = 0.0, -1e9, now
         self.last_pressure = -1e9                # the last counted 429, in a spell or not
         self.exit_at = -1e9                      # the end of slow start
+
+    def next_slot(self) -> float:
+        """When the next call may go: one pacing interval after the last, and not before a hold ends."""
+        interval = 1.0 / self.rate if self.rate else 0.0
+        return max(self.last_slot + interval, self.blocked_until)
+
+    def claim(self, now: float, waited: bool) -> None:
+        """A call goes now. A wake-up up to half an interval late keeps the beat; later (the job sent
+        nothing meanwhile) the beat starts again from now. `waited`: the pacer held this call."""
+        interval = 1.0 / self.rate if self.rate else 0.0
+        late = now - (self.last_slot + interval)
+        self.last_slot = self.last_slot + interval if late <= interval / 2 else now
+        self._grow(now, paced=waited)
+        self._remember(self.sent, now, now)
 
     def _accepted_rate(self, now: float, recent_only: bool = False, span: float | None = None) -> float:
         """Calls per second the API accepted: calls sent minus those refused, over the last
@@ -137,12 +121,11 @@ class RateControl:
         while times and times[0] < now - RATE_WINDOW:
             times.popleft()
 
-    def _accepted(self, now: float, sent_at: float | None = None) -> None:
-        """An answer (the caller counts it for the throttler)."""
+    def answered(self, now: float, sent_at: float | None = None) -> None:
+        """An answer to a call sent at `sent_at`."""
         if sent_at is not None and sent_at < self.last_decrease:
-            # Sent before the latest 429: it says nothing of the quota now. At 2 s of latency the
-            # answers to a burst arrive well into the empty spell that followed it; ending the
-            # spell on them kept the holds at their shortest (a probe every 0.5 s).
+            # Sent before the latest 429: it says nothing of the quota now (at 2 s of latency the
+            # answers to a burst arrive well into the empty spell that followed it).
             self.open_count += 1
             return
         if self.streak >= 2 and self.adaptive and self.open_count >= CYCLE_MIN_CALLS:
@@ -181,7 +164,7 @@ class RateControl:
             rate *= min(1.0 + step, (1.0 + MAX_GROWTH_PER_SEC) ** dt)   # at 30 calls/s: not x2 a second
         return min(rate, self.cap) if self.cap else rate
 
-    def _refused(self, now: float, sent_at: float, retry_after: float | None) -> None:
+    def overloaded(self, now: float, sent_at: float, retry_after: float | None) -> None:
         """A 429: hold, and slow down once per congestion event (calls sent before the last decrease
         were already in flight: their 429s are the same event)."""
         self._remember(self.refused, sent_at, now)
@@ -233,9 +216,8 @@ class RateControl:
         """(measured, floor) over the time since the previous 429, when the worker kept sending.
 
         Both ends of that span met an empty quota, so what was accepted between them is what
-        the quota gave, with no burst in it; over a plain RATE_WINDOW a token bucket's burst
-        (20 tokens, say) kept the figure high for ten seconds and every cut still left the
-        worker above its share. A worker that sent less than BUSY_SHARE of its pace was idle,
+        the quota gave, with no burst in it (over a plain RATE_WINDOW a bucket's burst keeps
+        the figure above the worker's share). A worker that sent less than BUSY_SHARE of its pace was idle,
         not refused: the floor stays, so idling never ratchets its rate down."""
         span = min(RATE_WINDOW, now - self.last_event)
         since = now - span

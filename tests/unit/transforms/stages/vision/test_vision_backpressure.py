@@ -38,7 +38,7 @@ def test_calls_paced_from_the_start_rate_and_speeding_up__no_pushback_yet():
     first = [bp.acquire() for _ in range(3)]
     assert first[0] == 0.0 and first[1] == pytest.approx(1 / START_RATE)
     start = clock.t
-    while bp.rate < 8 * START_RATE:
+    while bp.pacing.rate < 8 * START_RATE:
         bp.acquire()
         bp.on_success(clock.t)
     assert clock.t - start < 2.0                      # x8 in 1.5 s
@@ -50,19 +50,19 @@ def test_rate_drops_deeper_at_the_end_of_slow_start__first_429():
     bp, clock = _bp()
     _steady(bp, clock, 10, 12)                        # 10 accepted calls per second for 12 s
     bp.on_overload(None, clock.t)
-    assert bp.rate == pytest.approx(EXIT_DECREASE * 10, rel=0.06)
-    assert bp.ceiling == pytest.approx(10, rel=0.06)
+    assert bp.pacing.rate == pytest.approx(EXIT_DECREASE * 10, rel=0.06)
+    assert bp.pacing.ceiling == pytest.approx(10, rel=0.06)
 
 
 def test_rate_drops_below_the_accepted_rate__429_after_steady_successes():
     bp, clock = _bp()
     _steady(bp, clock, 10, 12)
     bp.on_overload(None, clock.t)                     # the end of slow start
-    clock.t = bp.blocked_until
+    clock.t = bp.pacing.blocked_until
     _steady(bp, clock, 5, 12)                         # then 5 accepted calls per second for 12 s
     bp.on_overload(None, clock.t)
-    assert bp.rate == pytest.approx(DECREASE * 5, rel=0.06)
-    assert bp.ceiling == pytest.approx(5, rel=0.06)
+    assert bp.pacing.rate == pytest.approx(DECREASE * 5, rel=0.06)
+    assert bp.pacing.ceiling == pytest.approx(5, rel=0.06)
 
 
 def test_cut_ignores_a_burst_accepted_before_the_last_429__bucket_with_a_large_burst():
@@ -73,13 +73,13 @@ def test_cut_ignores_a_burst_accepted_before_the_last_429__bucket_with_a_large_b
         clock.t += 0.01
         bp.on_success(clock.t)
     bp.on_overload(None, clock.t)
-    clock.t = bp.blocked_until
+    clock.t = bp.pacing.blocked_until
     for _ in range(16):
         clock.t += 0.25
         bp.acquire()
         bp.on_success(clock.t)
     bp.on_overload(None, clock.t)
-    assert bp.rate < DECREASE * 4.5
+    assert bp.pacing.rate < DECREASE * 4.5
 
 
 def test_one_decrease_per_congestion_event__429s_of_calls_already_in_flight():
@@ -87,10 +87,10 @@ def test_one_decrease_per_congestion_event__429s_of_calls_already_in_flight():
     _steady(bp, clock, 10, 12)
     in_flight_sent = clock.t - 0.05
     bp.on_overload(None, clock.t)
-    once = bp.rate
+    once = bp.pacing.rate
     for _ in range(5):                                # answers to calls sent before the decrease
         bp.on_overload(None, in_flight_sent)
-    assert bp.rate == once and bp.streak == 1
+    assert bp.pacing.rate == once and bp.pacing.streak == 1
 
 
 def test_holds_double_for_429s_in_a_row__quota_empty():
@@ -99,8 +99,8 @@ def test_holds_double_for_429s_in_a_row__quota_empty():
     holds = []
     for _ in range(5):
         bp.on_overload(None, clock.t)
-        holds.append(bp.blocked_until - clock.t)
-        clock.t = bp.blocked_until
+        holds.append(bp.pacing.blocked_until - clock.t)
+        clock.t = bp.pacing.blocked_until
     # 0.5 s, 1 s, 2 s, 4 s, 4 s, each x 0.5-1.5 at random (workers must not come back in lock-step)
     for hold, base in zip(holds, [0.5, 1.0, 2.0, 4.0, 4.0], strict=True):
         assert 0.5 * base <= hold <= 1.5 * base, holds
@@ -120,28 +120,28 @@ def test_rate_back_at_the_ceiling_within_25_calls__successes_after_a_decrease():
     bp, clock = _bp()
     _steady(bp, clock, 10, 12)
     bp.on_overload(None, clock.t)                     # the end of slow start
-    clock.t = bp.blocked_until
+    clock.t = bp.pacing.blocked_until
     _steady(bp, clock, 5, 12)
     bp.on_overload(None, clock.t)                     # a decrease in congestion avoidance
-    clock.t = bp.blocked_until
-    low, calls = bp.rate, 0
-    while bp.rate < 0.97 * bp.ceiling:
+    clock.t = bp.pacing.blocked_until
+    low, calls = bp.pacing.rate, 0
+    while bp.pacing.rate < 0.97 * bp.pacing.ceiling:
         bp.acquire()
         bp.on_success(clock.t)
         calls += 1
-    assert low < 0.9 * bp.ceiling and calls <= 25
+    assert low < 0.9 * bp.pacing.ceiling and calls <= 25
 
 
 def test_rate_does_not_grow__job_sends_less_than_the_rate():
     bp, clock = _bp()
     _steady(bp, clock, 10, 12)
     bp.on_overload(None, clock.t)
-    rate = bp.rate
+    rate = bp.pacing.rate
     for _ in range(30):                   # one call every 2 s: the job, not the pacer, is the limit
         clock.t += 2.0
         bp.acquire()
         bp.on_success(clock.t)
-    assert bp.rate == rate
+    assert bp.pacing.rate == rate
 
 
 def test_hard_cap_paces_from_the_first_call__requests_per_minute():
@@ -165,7 +165,7 @@ def test_no_client_throttling__adaptive_off():
     for _ in range(30):
         bp.on_failure()
     bp.on_overload(None)
-    assert bp.rate is None and bp.acquire() == 0.0
+    assert bp.pacing.rate is None and bp.acquire() == 0.0
 
 
 def test_backoff_grows_with_jitter__attempts():
@@ -258,9 +258,9 @@ def test_rate_back_at_the_ceiling_within_2_s__job_wide_limit_and_a_stray_429():
         bp, clock = _bp(job_limited=limited)
         _steady(bp, clock, 10, 12)
         bp.on_overload(None, clock.t)
-        clock.t = bp.blocked_until
-        start, target = clock.t, 0.97 * bp.ceiling
-        while bp.rate < target and clock.t - start < 30:
+        clock.t = bp.pacing.blocked_until
+        start, target = clock.t, 0.97 * bp.pacing.ceiling
+        while bp.pacing.rate < target and clock.t - start < 30:
             bp.acquire()
             bp.on_success(clock.t)
         if most_secs:

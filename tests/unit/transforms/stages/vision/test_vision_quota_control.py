@@ -76,10 +76,10 @@ def test_worker_paces_at_the_cycles_rate__window_found_empty_then_open_again():
         clock.t += 2 / 60
     for _ in range(4):
         bp.on_overload(None, clock.t)
-        clock.t = max(clock.t, bp.blocked_until)
+        clock.t = max(clock.t, bp.pacing.blocked_until)
     clock.t = 1012.0
     bp.on_success(clock.t)
-    assert bp.rate == pytest.approx(60 / 12, rel=0.05)
+    assert bp.pacing.rate == pytest.approx(60 / 12, rel=0.05)
 
 
 MULTI = {"bucket bare 429": bucket(), "bucket Retry-After": bucket(hint=True), "window bare 429": window(),
