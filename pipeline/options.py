@@ -91,6 +91,11 @@ OPTIONS: tuple[Opt, ...] = (
         "Category root", on_dataflow="gcs", picker="GCS_WRITE_FOLDER"),
     Opt("quarantine_category", "Category for images that safe search marks unsafe.",
         "Quarantine category", default="quarantine", regex=r"^[a-z0-9][a-z0-9_-]*$"),
+    # ---- categories (taxonomy) ----
+    Opt("categories", "How images are filed into category folders: 'builtin:everyday' (coarse everyday "
+        "categories, the same on both backends), a YAML file of your own (local or gs://; README: "
+        "Categories), or 'top_label' (the top label is the folder). Read and checked before the job starts.",
+        "Categories", default="builtin:everyday", regex=r"^[^\s].*$"),
     Opt("model_dir", "Folder (or gs:// path) holding the local models built by `make setup`.",
         "Model folder", on_dataflow="gcs", picker="GCS_READ_FOLDER"),
     Opt("inference_batch_size", "Images per local model call.", "Inference batch size",

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
+from pipeline.categories_file import load_taxonomy
 from pipeline.options import ClassifyOptions, OptionsError, matches_regex, parse_features, unknown_flags
 from transforms.sinks.bigquery_client import parse_dataset
 from transforms.sinks.firestore_sink import FirestoreTarget
 from transforms.stages.backends import unsupported_features
 from transforms.stages.vision.job_limit import JobLimit, parse_descriptor
+from transforms.taxonomy import Taxonomy, TaxonomyError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +37,7 @@ class Settings:
     bigquery_dataset: str | None
     category_root: str
     quarantine_category: str
+    taxonomy: Taxonomy                   # --categories, read and checked here
     model_dir: str
     inference_batch_size: int
     detector_model: str | None
@@ -176,6 +179,18 @@ def _category_root(o, input_path: str | None) -> str:
     return category_root
 
 
+def _taxonomy(o) -> Taxonomy:
+    """--categories read and checked now: a bad file stops the job before it starts."""
+    try:
+        taxonomy = load_taxonomy(o.categories)
+    except TaxonomyError as e:
+        raise OptionsError(f"--categories {e}") from None
+    if o.quarantine_category in taxonomy.names:
+        raise OptionsError(f"--categories names {o.quarantine_category!r}, the --quarantine_category: "
+                           "unsafe images would mix with that category")
+    return taxonomy
+
+
 def _duckdb_path(o) -> str | None:
     duckdb = o.duckdb
     if not duckdb and not o.bigquery_dataset:
@@ -206,6 +221,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     input_path = _input_path(o)
     category_root = _category_root(o, input_path)
     duckdb = _duckdb_path(o)
+    taxonomy = _taxonomy(o)
     model_dir = o.model_dir or os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR") or os.path.join(REPO_ROOT, "models")
 
     return Settings(
@@ -214,7 +230,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         vision_endpoint=o.vision_endpoint, features=features, min_confidence=o.min_confidence,
         max_labels=o.max_labels, duckdb=duckdb, bigquery_dataset=o.bigquery_dataset,
         category_root=category_root.rstrip("/"), quarantine_category=o.quarantine_category,
-        model_dir=model_dir, inference_batch_size=o.inference_batch_size,
+        taxonomy=taxonomy, model_dir=model_dir, inference_batch_size=o.inference_batch_size,
         detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
         max_concurrent_requests=o.max_concurrent_requests,
         vision_requests_per_minute=o.vision_requests_per_minute, vision_rate_limit=rate_limit,

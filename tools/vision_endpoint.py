@@ -132,10 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, default in FAULT_DEFAULTS.items():
         if isinstance(default, bool):   # --quota_retry_after=false: a bare 429, as some quotas answer
             parser.add_argument(f"--{name}", type=_flag, default=default, metavar="true|false")
-        elif name != "image_errors":
+        elif not isinstance(default, dict):
             parser.add_argument(f"--{name}", type=type(default), default=default)
     parser.add_argument("--image_errors", type=json.loads, default={},
                         help='JSON {"<sha256 of the bytes or the URI>": {"code": 3, "message": "..."}}')
+    parser.add_argument("--recorded_answers", type=json.loads, default={},
+                        help='JSON {"<sha256 of the bytes>": <a recorded AnnotateImageResponse>}')
     args = parser.parse_args(argv)
     if not 0 < args.read_timeout_secs <= 3600 or not 0 < args.max_connections <= 10_000:
         parser.error("--read_timeout_secs must be above 0 (at most 3600) and --max_connections 1 to 10,000")

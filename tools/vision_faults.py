@@ -9,6 +9,7 @@ waits are capped at 120 s, twice the Vision client's default deadline.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 FAULT_DEFAULTS: dict[str, Any] = {
@@ -24,6 +25,7 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "delay_secs": 0.0,           # every call takes at least this long (a remote API's latency)
     "invalid_json_every": 0,     # every Nth call answers 200 with a body that is not JSON
     "image_errors": {},          # {sha256 of the bytes, or the image URI: {"code": 3, "message": "..."}}
+    "recorded_answers": {},      # {sha256 of the bytes: a recorded AnnotateImageResponse}: replayed as the answer
 }
 MAX_WAIT_SECS = 120.0
 MAX_EVERY = 1_000_000
@@ -58,6 +60,8 @@ def _value(name: str, value) -> Any:
         return value
     if name == "image_errors":
         return _image_errors(value)
+    if name == "recorded_answers":
+        return _recorded_answers(value)
     low, high = RANGES[name]
     if isinstance(default, int):
         if not isinstance(value, int) or isinstance(value, bool):
@@ -84,3 +88,12 @@ def _image_errors(value) -> dict[str, dict]:
             raise ValueError(rule)
         out[key] = {"code": error["code"], "message": error.get("message", "")}
     return out
+
+
+def _recorded_answers(value) -> dict[str, dict]:
+    if (not isinstance(value, dict) or len(value) > MAX_IMAGE_ERRORS
+            or not all(isinstance(k, str) and re.fullmatch(r"[0-9a-f]{64}", k) and isinstance(v, dict)
+                       for k, v in value.items())):
+        raise ValueError(f'recorded_answers must be an object {{"<sha256 of the bytes>": {{...an '
+                         f'AnnotateImageResponse...}}}} of at most {MAX_IMAGE_ERRORS:,} entries')
+    return dict(value)

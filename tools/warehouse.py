@@ -20,7 +20,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from transforms.schema import TABLES, duckdb_ddl
+from transforms.schema import ALL_TABLES, duckdb_ddl
 from transforms.sinks.bigquery_client import parse_dataset
 from transforms.sinks.duckdb_sink import connect
 
@@ -64,7 +64,7 @@ def ensure_views_bigquery(client, dataset_spec: str, views: dict[str, str]) -> N
     """Create the shipped views (name -> GoogleSQL) the first time they are needed."""
     from google.api_core.exceptions import NotFound
     project, dataset = dataset_of(dataset_spec)
-    known = set(TABLES) | set(views)
+    known = set(ALL_TABLES) | set(views)
     for name, body in views.items():
         try:
             client.get_table(f"{project}.{dataset}.{name}")
@@ -98,7 +98,7 @@ def duckdb_connection(path: str, views: dict[str, str] | None = None):
         raise WarehouseError(f"no results database at {path}")
     con = connect(path, read_only=True)
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    for table in TABLES:
+    for table in ALL_TABLES:
         if table not in present:
             con.execute(duckdb_ddl(table).replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE", 1))
     for name, body in (views or {}).items():

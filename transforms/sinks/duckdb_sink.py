@@ -19,7 +19,7 @@ import time
 import apache_beam as beam
 
 from transforms import metrics
-from transforms.schema import TABLES, arrow_schema, duckdb_ddl
+from transforms.schema import TABLES, arrow_schema, duckdb_ddl, duckdb_type
 from transforms.sinks.row_validation import ValidateTables
 from transforms.stage import StageOutput
 
@@ -44,8 +44,12 @@ def connect(path: str, read_only: bool = False, wait_secs: float = LOCK_WAIT_SEC
 
 
 def ensure_tables(con) -> None:
+    """Create the tables, and add any nullable column a file written by an older version lacks."""
     for table in TABLES:
         con.execute(duckdb_ddl(table))
+        for f in TABLES[table]:
+            if f.mode != "REQUIRED":
+                con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{f.name}" {duckdb_type(f)}')
 
 
 def upsert(con, table: str, rows: list[dict]) -> None:
