@@ -102,7 +102,7 @@ def test_recorded_vision_answers_land_in_everyday_folders__vision_endpoint(tmp_p
         (tmp_path / "in" / name).write_bytes(data)
         answers[hashlib.sha256(data).hexdigest()] = resp
         expected[name] = category
-    with running_endpoint("--fixed_labels") as url:
+    with running_endpoint("--fixed_labels", "--enable_control") as url:
         control(url, "faults", {"recorded_answers": answers})
         assert main([f"--input={tmp_path / 'in'}", f"{FEATURES},LANDMARK_DETECTION", "--backend=vision",
                      f"--vision_endpoint={url}", f"--duckdb={tmp_path / 'r.duckdb'}",
