@@ -177,7 +177,8 @@ def build_model(state_dict: dict[str, np.ndarray], variant: Variant = VARIANTS["
         initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="transforms.stages.local.build", ir_version=IR_VERSION)
-    model.doc_string = (f"{variant.name} (ImageNet-1k), BN folded (eps 1e-3), TF SAME padding. "
+    title = "EfficientNet-" + variant.name.rsplit("_", 1)[1].capitalize()
+    model.doc_string = (f"{title} (ImageNet-1k), BN folded (eps 1e-3), TF SAME padding. "
                         f"Input: RGB, centre crop {size}, (x-127)/128, NCHW.")
     onnx.checker.check_model(model)
     return model
