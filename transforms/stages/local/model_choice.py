@@ -34,8 +34,9 @@ CLASSIFIER = CLASSIFIERS["lite0"]
 DETECTOR = "yolov3_tiny"
 
 
-def coco_detector(model_dir: str, threads: int, name: str = DETECTOR):
-    """The COCO detector `name` (its module imported only when chosen)."""
+def coco_detector(model_dir: str, threads: int, name: str | None = None):
+    """The COCO detector `name` (default `DETECTOR`; its module imported only when chosen)."""
+    name = name or DETECTOR
     if name == "nanodet_g":
         from transforms.stages.local.nanodet import NanoDetector
         return NanoDetector(model_dir, threads)
