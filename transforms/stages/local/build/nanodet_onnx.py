@@ -278,14 +278,25 @@ TRANSLATE: dict[str, Callable[[_Translator, dict, str, list[str]], None]] = {
 }
 
 
+def translate(model_json: dict, weights: bytes, outputs: list[str]) -> _Translator:
+    """The ONNX nodes and initializers computing the TF tensors `outputs` of a TFJS graph
+    model; its placeholder is fed by the ONNX input `image`."""
+    from onnx import helper
+
+    nodes = model_json["modelTopology"]["node"]
+    t = _Translator(nodes, read_weights(model_json["weightsManifest"], weights))
+    (placeholder,) = [n for n in nodes if n["op"] == "Placeholder"]
+    for name in outputs:
+        t.visit(name)
+    t.onnx_nodes.insert(0, helper.make_node("Identity", ["image"], [placeholder["name"]], name="input"))
+    return t
+
+
 def build_model(graph_json: bytes, weights: bytes):
     """The onnx.ModelProto of a TFJS NanoDet graph model (model.json bytes, weights bytes)."""
     from onnx import TensorProto, checker, helper
 
     model_json = json.loads(graph_json)
-    nodes = model_json["modelTopology"]["node"]
-    t = _Translator(nodes, read_weights(model_json["weightsManifest"], weights))
-    (placeholder,) = [n for n in nodes if n["op"] == "Placeholder"]
     signature = model_json["signature"]["outputs"]
     # name the outputs by what they hold: scores (80 classes) or boxes (44 bins), by stride
     renamed = {}
@@ -293,9 +304,7 @@ def build_model(graph_json: bytes, weights: bytes):
         count, width = (int(d["size"]) for d in spec["tensorShape"]["dim"][1:])
         stride = round(INPUT_SIZE / count ** 0.5)
         renamed[key.split(":")[0]] = (f"{'scores' if width == 80 else 'boxes'}{stride}", count, width)
-    for name in renamed:
-        t.visit(name)
-    t.onnx_nodes.insert(0, helper.make_node("Identity", ["image"], [placeholder["name"]], name="input"))
+    t = translate(model_json, weights, list(renamed))
     outputs = []
     for tf_name, (out, count, width) in sorted(renamed.items(), key=lambda kv: kv[1][0]):
         t.add("Identity", [tf_name], [out])
