@@ -8,7 +8,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from onnx import TensorProto, helper
 
-from transforms.stages.local.build.nanodet_onnx import read_weights, translate
+from transforms.stages.local.build.tfjs_onnx import read_weights, translate
 
 NHWC = base64.b64encode(b"NHWC").decode()
 VALID = base64.b64encode(b"VALID").decode()
