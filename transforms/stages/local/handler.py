@@ -119,9 +119,9 @@ class LocalModels:
             self.labeler = Labeler(model_dir, threads)
             versions.append(Labeler.VERSION)
         if DETECTOR_USERS & feats:
-            from transforms.stages.local.detector import ObjectDetector
-            self.coco = ObjectDetector(model_dir, threads)
-            versions.append(ObjectDetector.VERSION)
+            from transforms.stages.local.model_choice import coco_detector
+            self.coco = coco_detector(model_dir, threads)
+            versions.append(self.coco.VERSION)
         if "OBJECT_LOCALIZATION" in feats:
             from transforms.stages.local.objects import load_fc_weight
             self.fc_weight = load_fc_weight(model_dir)

