@@ -15,9 +15,12 @@ Pixels are those decoded: a JPEG's after draft scaling, a GIF's logical screen,
 an animated WebP's canvas, the largest ICO frame as its own header says. Decodes
 in flight in one process share one budget (`reserved`), so threads, endpoint
 requests and report thumbnails together never hold more than one budget's worth.
+So that the budget bounds resident memory too, large blocks are returned to the
+system when freed (`_release_large_blocks`).
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import struct
 import threading
@@ -32,8 +35,27 @@ DECODE_BUDGET_BYTES = 256 * 2**20   # one image's decode, and all decodes in fli
 WORKING_BYTES = 4                   # one full-size working copy (palette to RGB, premultiplied alpha, 16 to 32 bit)
 
 _MIB = 2**20
+_M_MMAP_THRESHOLD = -3              # glibc's mallopt parameter
 _in_flight = 0
 _released = threading.Condition()
+_malloc_tuned = False
+
+
+def _release_large_blocks() -> None:
+    """Serve allocations of 8 MiB and more (Pillow's pixel blocks, libjpeg's coefficients) from mmap, once per process.
+
+    glibc raises its mmap threshold after such a block is freed, so later ones come from
+    per-thread heaps that keep the memory: resident memory would climb to a budget per
+    thread. A fixed threshold gives each freed block back at once. No-op without glibc.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 8 * _MIB)
+    except (OSError, AttributeError):
+        pass
 
 
 def stored_bytes(mode: str) -> int:
@@ -138,6 +160,7 @@ def reserved(nbytes: int) -> Iterator[None]:
     """Hold `nbytes` of the process's decode budget; waits while other decodes hold too much of it."""
     global _in_flight
     with _released:
+        _release_large_blocks()
         while _in_flight and _in_flight + nbytes > DECODE_BUDGET_BYTES:
             _released.wait()
         _in_flight += nbytes
