@@ -96,14 +96,17 @@ def ico_frame_sizes(data: bytes) -> list[tuple[int, int]]:
     return sizes
 
 
-def check_ico(data: bytes) -> None:
-    """Refuse an ICO whose largest frame is over the budget (Pillow decodes the frame while opening the file)."""
+def check_ico(data: bytes) -> int:
+    """The cost of an ICO's largest frame in bytes, or OverBudget (Pillow decodes that frame while opening the file)."""
+    largest = 0
     for width, height in ico_frame_sizes(data):
         if width * height > MAX_PIXELS:
             raise _refuse(f"ICO frame of {width}x{height} pixels exceeds the {MAX_PIXELS / 1e6:.0f} Mpx limit")
         cost = width * height * (4 + WORKING_BYTES)
         if cost > DECODE_BUDGET_BYTES:
             raise _over_budget(f"ICO frame of {width}x{height} pixels", cost, f"{4 + WORKING_BYTES} bytes a pixel")
+        largest = max(largest, cost)
+    return largest
 
 
 def check_pixels(fmt: str, width: int, height: int) -> None:

@@ -110,9 +110,8 @@ def _open(data: bytes) -> Image.Image:
     if found and found not in allowed:
         raise ImageError("decode", "unsupported_format",
                          f"{found} is not an accepted image format (accepted: {', '.join(allowed)})")
-    if data[:4] == _ICO_MAGIC and "ICO" in allowed:
-        decode_budget.check_ico(data)
-    with warnings.catch_warnings():
+    opening_cost = decode_budget.check_ico(data) if data[:4] == _ICO_MAGIC and "ICO" in allowed else 0
+    with warnings.catch_warnings(), decode_budget.reserved(opening_cost):
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         if data[:3] == b"\xff\xd8\xff":
             return JpegImagePlugin.JpegImageFile(io.BytesIO(data))
