@@ -2,12 +2,13 @@
 
 Decode: small real images in every accepted format and in the shapes that take
 other code paths (progressive JPEG, EXIF rotation, palette, alpha, 16-bit,
-CMYK, animated GIF, compressed TIFF), a shrunk sample photo, and the headers of
-refused formats (EPS, PSD, SVG). Notification: the captured payloads in
-tests/fixtures/notifications and each message shape the parser accepts.
-Endpoint request: each `images:annotate` shape the local endpoint's parser accepts
-(content in both base64 alphabets, URIs, feature names and numbers) and the
-malformed ones it must answer with a 400.
+CMYK, animated GIF, compressed TIFF), a shrunk sample photo, the headers of
+refused formats (EPS, PSD, SVG), and the header of every decompression bomb
+kind (tools/bombs.py), so mutations explore the decode budget's edges.
+Notification: the captured payloads in tests/fixtures/notifications and each
+message shape the parser accepts. Endpoint request: each `images:annotate` shape
+the local endpoint's parser accepts (content in both base64 alphabets, URIs,
+feature names and numbers) and the malformed ones it must answer with a 400.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def decode_seeds() -> list[bytes]:
     from PIL import Image
 
     from tests.integration.streaming_support import small_jpeg
+    from tools.bombs import every_kind
     rgb = Image.fromarray((np.indices((24, 32)).sum(axis=0) * 7 % 256).astype(np.uint8)).convert("RGB")
     exif = Image.Exif()
     exif[0x0112] = 6   # orientation: rotated 90°
@@ -45,7 +47,7 @@ def decode_seeds() -> list[bytes]:
              _save(rgb.convert("F"), "TIFF"),
              b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
              b"8BPS\x00\x01" + bytes(20), b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>']
-    return seeds
+    return seeds + list(every_kind().values())
 
 
 def _message(attributes: dict, data: bytes) -> bytes:
