@@ -4,19 +4,42 @@ image this run took in, how fast, and where the results and copies are.
 The figures come from the results database when the run wrote to DuckDB (what
 was really written), otherwise from the run's progress tracker (BigQuery-only
 runs); the listing's skips come from the job's Beam metrics.
+
+Names and messages come from files and objects anyone can name: every control
+character in them is printed as an escape (`\\x1b`, `\\n`), so a name cannot move
+the cursor, retitle the window, clear the screen or start a line of its own.
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 
 from transforms.metrics import NAMESPACE
 from transforms.sinks.duckdb_sink import connect
 
 FIRST_ERRORS = 5
+# C0 and C1 controls, DEL, the line and paragraph separators and the bidirectional
+# overrides (which reorder what follows them on the line).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match) -> str:
+    ch = m.group()
+    return _SHORT.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def printable(text) -> str:
+    """`text` with every control character written as an escape; other characters (any script) kept."""
+    return _CONTROL.sub(_escape, str(text))
 
 
 def run_summary(duckdb_path: str, since: dt.datetime) -> dict:
     """Figures for the rows this run wrote (re-runs replace rows, so `since` selects this run)."""
+    if not os.path.exists(duckdb_path):   # stopped before the first write
+        return {"per_category": [], "per_stage": [], "first_errors": [], "classified": 0, "errors": 0,
+                "db_totals": (0, 0)}
     con = connect(duckdb_path, read_only=True)
     try:
         per_category = con.execute(
@@ -48,7 +71,7 @@ def tracker_summary(tracker) -> dict:
 def listing_skips(result) -> dict[str, int]:
     """What the listing or manifest took in and skipped, from the finished job's counters (as ranges report them)."""
     out = {"listed_images": 0, "listing_ranges": 0, "manifest_bad_lines": 0,
-           "skipped_not_image": 0, "skipped_copies": 0}
+           "skipped_not_image": 0, "skipped_copies": 0, "skipped_links": 0}
     try:
         counters = result.metrics().query()["counters"]
     except Exception:  # noqa: BLE001 - a runner without metrics only loses this line
@@ -72,9 +95,12 @@ def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category
     if skips and (skips.get("skipped_not_image") or skips.get("skipped_copies")):
         lines.append(f"Skipped {skips.get('skipped_not_image', 0):,} files that are not images and "
                      f"{skips.get('skipped_copies', 0):,} category copies.")
+    if skips and skips.get("skipped_links"):
+        lines.append(f"Skipped {skips['skipped_links']:,} symbolic links not followed (folders and other "
+                     "non-image names; a link with an image name is a read/symlink error row).")
     if s["per_category"]:
         lines.append("Images per category:")
-        lines += [f"  {cat:<28} {n:>7,}" for cat, n in s["per_category"]]
+        lines += [f"  {printable(cat):<28} {n:>7,}" for cat, n in s["per_category"]]
     if s["per_stage"]:
         lines.append("Errors by stage: " + ", ".join(f"{stage} {n:,}" for stage, n in s["per_stage"]))
         lines += [f"  [{stage}/{code}] {name}: {msg}" for stage, code, name, msg in s["first_errors"]]
@@ -87,4 +113,4 @@ def format_summary(s: dict, *, seconds: float, duckdb_path: str | None, category
     lines.append(f"Copies:  {category_root}/<category>/...")
     source = f"--duckdb={duckdb_path}" if duckdb_path else f"--bigquery_dataset={bigquery_dataset}"
     lines.append(f"Report:  python -m tools.report {source} --out=out/report")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
