@@ -13,6 +13,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
@@ -42,7 +45,7 @@ class CtrlC:
 
     def __init__(self, enabled: bool = True):
         self.enabled, self.pressed = enabled, False
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def _handle(self, _signum, _frame):
         self.pressed = True
