@@ -36,24 +36,31 @@ def printable(text) -> str:
 
 
 def run_summary(duckdb_path: str, since: dt.datetime) -> dict:
-    """Figures for the rows this run wrote (re-runs replace rows, so `since` selects this run)."""
-    if not os.path.exists(duckdb_path):   # stopped before the first write
-        return {"per_category": [], "per_stage": [], "first_errors": [], "classified": 0, "errors": 0,
-                "db_totals": (0, 0)}
-    con = connect(duckdb_path, read_only=True)
+    """Figures for the rows this run wrote (re-runs replace rows, so `since` selects this run).
+
+    A run stopped early may have written nothing yet: no file, or a table not made yet, counts as empty.
+    """
+    tables: set[str] = set()
+    con = connect(duckdb_path, read_only=True) if os.path.exists(duckdb_path) else None
     try:
-        per_category = con.execute(
-            "SELECT primary_category, count(*) FROM classifications WHERE classified_at >= ? "
-            "GROUP BY 1 ORDER BY 2 DESC, 1", [since]).fetchall()
-        per_stage = con.execute(
-            "SELECT stage, count(*) FROM errors WHERE failed_at >= ? GROUP BY 1 ORDER BY 2 DESC, 1",
-            [since]).fetchall()
-        first_errors = con.execute(
-            "SELECT stage, code, coalesce(name, uri), message FROM errors WHERE failed_at >= ? "
-            f"ORDER BY failed_at, name LIMIT {FIRST_ERRORS}", [since]).fetchall()
-        totals = con.execute("SELECT (SELECT count(*) FROM classifications), (SELECT count(*) FROM errors)").fetchone()
+        if con is not None:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+        def query(table: str, sql: str, params=None) -> list:
+            return con.execute(sql, params or []).fetchall() if con is not None and table in tables else []
+
+        per_category = query("classifications",
+                             "SELECT primary_category, count(*) FROM classifications WHERE classified_at >= ? "
+                             "GROUP BY 1 ORDER BY 2 DESC, 1", [since])
+        per_stage = query("errors", "SELECT stage, count(*) FROM errors WHERE failed_at >= ? "
+                                    "GROUP BY 1 ORDER BY 2 DESC, 1", [since])
+        first_errors = query("errors", "SELECT stage, code, coalesce(name, uri), message FROM errors "
+                                       f"WHERE failed_at >= ? ORDER BY failed_at, name LIMIT {FIRST_ERRORS}", [since])
+        totals = tuple(query(t, f"SELECT count(*) FROM {t}")[0][0] if t in tables else 0
+                       for t in ("classifications", "errors"))
     finally:
-        con.close()
+        if con is not None:
+            con.close()
     return {"per_category": per_category, "per_stage": per_stage, "first_errors": first_errors,
             "classified": sum(n for _, n in per_category), "errors": sum(n for _, n in per_stage),
             "db_totals": totals}

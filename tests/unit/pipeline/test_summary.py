@@ -24,3 +24,16 @@ def test_ordinary_names_are_unchanged__unicode_quotes_spaces():
     for name in ("ünïcödé/日本語の写真.jpg", "it's \"quoted\" & spaced.jpg", "tab\tinside.jpg"[:3] + ".jpg"):
         assert printable(name) == name
     assert printable("a\tb") == "a\\tb" and printable("a\\x1b") == "a\\x1b"
+
+
+def test_summary_of_nothing_written__stopped_before_the_first_write(tmp_path):
+    import datetime as dt
+
+    import duckdb
+
+    from pipeline.summary import run_summary
+    since = dt.datetime.now(dt.timezone.utc)
+    assert run_summary(str(tmp_path / "none.duckdb"), since)["db_totals"] == (0, 0)
+    duckdb.connect(str(tmp_path / "empty.duckdb")).close()       # the file made, no table yet
+    figures = run_summary(str(tmp_path / "empty.duckdb"), since)
+    assert (figures["classified"], figures["errors"], figures["db_totals"]) == (0, 0, (0, 0))
