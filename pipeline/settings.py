@@ -173,7 +173,9 @@ def _category_root(o, input_path: str | None) -> str:
         category_root = _norm_local(category_root)
     if input_path and _is_gcs(input_path) and not _is_gcs(category_root):
         raise OptionsError("--category_root must be a gs:// path when --input is a bucket")
-    if input_path and _inside(input_path, category_root):
+    # Resolved as well: through a link, the two strings can differ and still be one folder.
+    if input_path and (_inside(input_path, category_root) or not _is_gcs(input_path) and
+                       _inside(os.path.realpath(input_path), os.path.realpath(category_root))):
         raise OptionsError(f"--input {input_path} is inside --category_root {category_root}: "
                            "every input image would look like a copy")
     return category_root

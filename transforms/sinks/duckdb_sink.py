@@ -26,14 +26,14 @@ from transforms.stage import StageOutput
 LOCK_WAIT_SECS = 300
 
 
-def connect(path: str, read_only: bool = False, wait_secs: float = LOCK_WAIT_SECS):
-    """Open the file, waiting for another writer's lock to be released."""
+def connect(path: str, read_only: bool = False, wait_secs: float = LOCK_WAIT_SECS, config: dict | None = None):
+    """Open the file, waiting for another writer's lock to be released; `config`: DuckDB settings."""
     import duckdb
     deadline = time.monotonic() + wait_secs
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(path, read_only=read_only)
+            con = duckdb.connect(path, read_only=read_only, config=config or {})
             con.execute("SET TimeZone='UTC'")
             return con
         except duckdb.IOException as e:
