@@ -2,10 +2,11 @@
 
 Why: the classifier only knows fine-grained ImageNet classes ("tabby", "tiger cat"),
 and a cat photo spreads its probability over several of them. Vision users expect
-generic labels too ("Cat", "Mammal", "Animal"), and a generic label is often the
-most certain thing to say. `data/imagenet_hierarchy.json` (generated from WordNet by
+generic labels too, in everyday words ("Cat", "Mammal", "Animal"), and a generic label
+is often the most certain thing to say. `data/imagenet_hierarchy.json` (generated from
+WordNet and the curated `data/everyday_vocabulary.tsv` by
 `python -m transforms.stages.local.build.wordnet_hierarchy`) gives each class its chains of
-kept generic ancestors.
+everyday ancestors: only words that vocabulary lists, reached through the class's own sense.
 
 Scoring, so that scores are consistent:
 - a class scores its own probability;
@@ -20,7 +21,7 @@ Ranking by `topicality` (how useful a label is), a mild preference for the speci
 - so topicality = score x 0.95^k when every contributing class sits at the same depth,
   and a probability-weighted mix when they do not.
 For tabby 0.5, tiger cat 0.3, Egyptian cat 0.1: Cat 0.9 x 0.95 = 0.855 ranks first,
-then Feline, Carnivore, Mammal, Vertebrate, Animal, and only then Tabby 0.5.
+then Mammal, Animal, and only then Tabby 0.5.
 
 `mid` is "wn:" + the WordNet 3.0 synset id (the Vision API's /m/ ids are Freebase ids
 that cannot be derived offline).
