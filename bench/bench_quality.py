@@ -1,0 +1,78 @@
+"""How often the local backend's answers agree with a person, photo by photo.
+
+`python -m bench quality` (or `make bench BENCH=quality`). The photos come from
+installed packages (tools/photo_set.py); bench/quality_truth.yaml says what a person
+sees in each. They go through `python -m pipeline --input=DIR --duckdb=FILE` in a fresh
+process with the default options (what a user runs), the rows are read back from DuckDB
+(what a user sees) and scored by tools/quality.py: per photo, whether it is right on
+every count and what failed, then the totals.
+
+Environment: BENCH_QUALITY_ARGS adds pipeline options (e.g. "--detector_model=PATH") to
+try a change against the same truth; BENCH_QUALITY_VERBOSE=1 also prints each photo's
+kept labels, category and boxes.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+from tools.photo_set import PHOTOS, file_name, write_photo_set
+from tools.quality import format_report, parse_truth, score
+from transforms.sinks.duckdb_sink import connect
+
+TRUTH_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality_truth.yaml")
+
+
+def run_pipeline(folder: str, db: str, extra: list[str]) -> None:
+    cmd = [sys.executable, "-m", "pipeline", f"--input={folder}", f"--duckdb={db}", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+
+
+def read_rows(db: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """({file name: result row}, {file name: error message}) as the pipeline stored them."""
+    con = connect(db, read_only=True)
+    try:
+        cur = con.execute("SELECT name, primary_category, labels, objects FROM classifications")
+        cols = [d[0] for d in cur.description]
+        rows = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+        errors = {r[0]: f"{r[1]}: {r[2]}" for r in con.execute("SELECT name, stage, message FROM errors").fetchall()}
+    finally:
+        con.close()
+    return rows, errors
+
+
+def describe(row: dict | None) -> str:
+    if row is None:
+        return "(no row)"
+    labels = ", ".join(f"{lab['name']} {lab['score']:.2f}" for lab in row["labels"] or [])
+    boxes = ", ".join(f"{o['name']} {o['score']:.2f}" for o in row["objects"] or [])
+    return f"category {row['primary_category']} | labels: {labels or '-'} | boxes: {boxes or '-'}"
+
+
+def main() -> None:
+    with open(TRUTH_FILE, encoding="utf-8") as f:
+        naming, truth = parse_truth(yaml.safe_load(f))
+    extra = shlex.split(os.environ.get("BENCH_QUALITY_ARGS", ""))
+    work = tempfile.mkdtemp(prefix="bench_quality_")
+    folder = os.path.join(work, "photos")
+    write_photo_set(folder)
+    print(f"{len(PHOTOS)} photos; pipeline options: {' '.join(extra) or '(defaults)'}", flush=True)
+    db = os.path.join(work, "results.duckdb")
+    run_pipeline(folder, db, extra)
+    rows, errors = read_rows(db)
+    verdicts = []
+    for photo in PHOTOS:
+        name = file_name(photo)
+        verdicts.append(score(truth[photo.id], rows.get(name), naming, errors.get(name)))
+    print(format_report(verdicts))
+    if os.environ.get("BENCH_QUALITY_VERBOSE") == "1":
+        print()
+        for photo in PHOTOS:
+            print(f"{photo.id}: {describe(rows.get(file_name(photo)))}")
