@@ -40,6 +40,8 @@ MIN_SIDE = 40
 MAX_CROPS = 4
 MARGIN = 0.05
 OVERRULE = 0.7
+DISBELIEF = 0.05
+WELL_KNOWN = 3
 
 # Family of a reading: the first of these whose classes include the crop's top class.
 FAMILIES = {
@@ -54,7 +56,8 @@ FAMILIES = {
     "Furniture": ["wn:n03405725"],
 }
 # Detector class -> (the everyday label the classifier would name it by, or None where
-# ImageNet has no class for it, and its family). Classes not listed have no family.
+# ImageNet has no class for it or only odd ones (its chairs are a barber chair, a throne...),
+# and its family). Classes not listed have no family.
 COCO = {
     "Person": (None, "Person"), "Bicycle": ("wn:n02834778", "Vehicle"), "Car": ("wn:n02958343", "Vehicle"),
     "Motorcycle": ("wn:n03790512", "Vehicle"), "Airplane": ("wn:n02691156", "Vehicle"),
@@ -63,8 +66,8 @@ COCO = {
     "Dog": ("wn:n02084071", "Animal"), "Horse": ("wn:n02374451", "Animal"), "Sheep": ("wn:n02411705", "Animal"),
     "Cow": ("wn:n02402425", "Animal"), "Elephant": ("wn:n02503517", "Animal"), "Bear": ("wn:n02131653", "Animal"),
     "Zebra": ("wn:n02391049", "Animal"), "Giraffe": (None, "Animal"), "Tie": ("wn:n03815615", "Clothing"),
-    "Chair": ("wn:n03001627", "Furniture"), "Couch": ("wn:n04256520", "Furniture"),
-    "Bed": ("wn:n02818832", "Furniture"), "Table": ("wn:n04379243", "Furniture"),
+    "Chair": (None, "Furniture"), "Couch": (None, "Furniture"), "Bed": (None, "Furniture"),
+    "Table": (None, "Furniture"),
     "Banana": (None, "Food"), "Apple": (None, "Food"), "Sandwich": (None, "Food"), "Orange": (None, "Food"),
     "Broccoli": (None, "Food"), "Carrot": (None, "Food"), "Hot dog": (None, "Food"), "Pizza": (None, "Food"),
     "Doughnut": (None, "Food"), "Cake": (None, "Food"),
@@ -129,31 +132,42 @@ def _conflict(box_family: str | None, read_family: str | None) -> bool:
     return read_family == "Animal" or box_family in ("Animal", "Vehicle")
 
 
-def check_box(box: dict, probs: np.ndarray, inside: frozenset[str] = frozenset()) -> dict | None:
-    """The box as the crop's reading `probs` leaves it: kept (maybe `confirmed`), renamed, or None.
-    `inside` holds the families of the other boxes lying mostly inside this one: a reading
-    of one of those (the dog sitting in a bicycle's box) is theirs, not this box's."""
+def check_box(box: dict, probs: np.ndarray, inside: frozenset[str] = frozenset(),
+              whole_image: bool = False) -> dict | None:
+    """The box as the reading `probs` of its crop leaves it: kept (maybe `confirmed`),
+    renamed, or None. `inside` holds the families of the other boxes lying mostly inside
+    this one: a reading of one of those (the dog sitting in a bicycle's box) is theirs.
+    With `whole_image`, `probs` read the whole photo, not the box: it may drop the box on a
+    family conflict but never names it."""
+    own, box_family = COCO.get(box["name"], (None, None))
+    own_set = members(own) if own is not None else None
+    if own_set is not None and not whole_image and own_set.sum() >= WELL_KNOWN and probs[own_set].sum() < DISBELIEF:
+        return None  # the classifier knows this class in several forms and finds none of it here
     read = reading(probs)
     if read is None:
         return box
     mid, mass, top = read
-    own, box_family = COCO.get(box["name"], (None, None))
-    if own is not None:
-        read_set, own_set = members(mid), members(own)
+    own_mass = 0.0
+    if own_set is not None:
+        read_set = members(mid)
         if not (read_set & ~own_set).any():
-            return {**box, "confirmed": True}  # the reading lies under the box's class
+            return box if whole_image else {**box, "confirmed": True}  # the reading lies under the box's class
         if not (own_set & ~read_set).any():
-            return box  # the reading is a generic ancestor of the box's class
-    if mass < OVERRULE or to_vision(mass) <= box["score"]:
-        return box
+            return box  # the reading is a generic ancestor of the box's class (Mammal on a Cat)
+        own_mass = float(probs[own_set].sum())
     read_family = family_of(top)
-    if read_family in inside:
+    if to_vision(mass) <= box["score"] or read_family in inside:
         return box
-    if read_family == box_family and own is not None:
-        new_mid, name, new_mass = everyday_name(mid, top, probs)
-        return {**box, "name": name, "mid": new_mid, "score": to_vision(new_mass), "renamed_from": box["name"],
-                "confirmed": True}
-    return None if _conflict(box_family, read_family) else box
+    if own is not None and not whole_image:
+        if read_family == box_family and mass >= OVERRULE:
+            new_mid, name, new_mass = everyday_name(mid, top, probs)
+            return {**box, "name": name, "mid": new_mid, "score": to_vision(new_mass),
+                    "renamed_from": box["name"], "confirmed": True}
+        if own_mass < DISBELIEF:
+            return None  # the classifier knows the box's class, finds none of it and is sure of another thing
+    if mass >= OVERRULE and _conflict(box_family, read_family):
+        return None
+    return box
 
 
 def crops_to_read(image: Image.Image, boxes: list[dict]) -> list[tuple[int, Image.Image]]:
@@ -186,12 +200,23 @@ def _inside(box: dict, boxes: list[dict]) -> frozenset[str]:
     return frozenset(out)
 
 
-def named_boxes(boxes: list[dict], readings: dict[int, np.ndarray]) -> list[dict]:
-    """The boxes after `check_box` with each read crop's probabilities (index -> [1000])."""
+def named_boxes(boxes: list[dict], readings: dict[int, np.ndarray], whole: np.ndarray | None = None) -> list[dict]:
+    """The boxes after `check_box` with each read crop's probabilities (index -> [1000]).
+    A box whose crop says nothing sure (or was not read) answers to the whole photo's
+    reading `whole` instead, unless another box is of that reading's family (the
+    classifier's Dog on a photo of a person and a dog is the dog box's)."""
     from transforms.stages.local.objects import iou
 
-    checked = [check_box(box, readings[i], _inside(box, boxes)) if i in readings else box
-               for i, box in enumerate(boxes)]
+    whole_read = reading(whole) if whole is not None else None
+    families = {COCO.get(b["name"], (None, None))[1] for b in boxes}
+    checked: list[dict | None] = []
+    for i, box in enumerate(boxes):
+        if i in readings and reading(readings[i]) is not None:
+            checked.append(check_box(box, readings[i], _inside(box, boxes)))
+        elif whole_read is not None and family_of(whole_read[2]) not in families:
+            checked.append(check_box(box, whole, whole_image=True))
+        else:
+            checked.append(box)
     out: list[dict] = []
     for box in sorted((b for b in checked if b is not None), key=lambda b: "renamed_from" in b):
         # a renamed box on the place of a box already of that name is the same object

@@ -168,8 +168,8 @@ class LocalModels:
         """One Vision-shaped response dict per image, in order."""
         responses: list[dict] = [{} for _ in images]
         probs, cam_features, nsfw, detected, faces = self._run_models(images)
-        if self.labeler is not None and self.coco is not None:
-            detected = self._timed("box_names", self._name_boxes, images, detected)
+        if probs is not None and self.coco is not None:
+            detected = self._timed("box_names", self._name_boxes, images, detected, probs)
         if probs is not None:
             self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
         if nsfw is not None:
@@ -206,20 +206,19 @@ class LocalModels:
         faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
         return probs, cam_features, nsfw, detected, faces
 
-    def _name_boxes(self, images: Sequence, detected: list[list[dict]]) -> list[list[dict]]:
+    def _name_boxes(self, images: Sequence, detected: list[list[dict]], whole: np.ndarray) -> list[list[dict]]:
         """Each image's detector boxes checked by the classifier's reading of their crops
         (box_names.py), all crops of the batch in one classifier call."""
         from transforms.stages.local.box_names import crops_to_read, named_boxes
 
         jobs = [(n, i, crop) for n, (im, boxes) in enumerate(zip(images, detected, strict=True))
                 for i, crop in crops_to_read(im, boxes)]
-        if not jobs:
-            return detected
-        probs, _ = self.labeler.predict(np.stack([self.labeler.normalise(crop) for _, _, crop in jobs]))
         readings: list[dict[int, np.ndarray]] = [{} for _ in images]
-        for (n, i, _), p in zip(jobs, probs, strict=True):
-            readings[n][i] = p
-        return [named_boxes(boxes, r) for boxes, r in zip(detected, readings, strict=True)]
+        if jobs:
+            probs, _ = self.labeler.predict(np.stack([self.labeler.normalise(crop) for _, _, crop in jobs]))
+            for (n, i, _), p in zip(jobs, probs, strict=True):
+                readings[n][i] = p
+        return [named_boxes(boxes, r, w) for boxes, r, w in zip(detected, readings, whole, strict=True)]
 
     def _add_labels_and_objects(self, responses, images, probs, cam_features, faces, detected) -> None:
         if "LABEL_DETECTION" in self.features:
