@@ -28,11 +28,11 @@ import math
 
 import numpy as np
 
-from transforms.stages.local.label_hierarchy import label_annotations, lineage
+from transforms.stages.local.label_hierarchy import is_everyday, label_annotations, lineage, members
 
 ANCHOR_RAW, ANCHOR_VISION, SLOPE = 0.3, 0.7, 0.5
 STRONG = 0.5
-LEAF_UNSURE = 0.9
+LEAF_RANK = 0.9
 
 
 def _logit(p: float) -> float:
@@ -60,11 +60,13 @@ def classifier_labels(probs: np.ndarray, limit: int = 20) -> list[dict]:
 
 def ranking_discount(label: dict) -> float:
     """How much a label's rank is below its score. Generic labels keep label_hierarchy's
-    0.95 per step up the tree (topicality / score there). A class the classifier is
-    unsure of (raw probability below `STRONG`) ranks at 0.9: when Daisy has 0.32, its
-    parent Flower, which holds the same mass, is the better thing to file the photo under."""
+    0.95 per step up the tree (topicality / score there). An ImageNet class whose own name
+    is not an everyday word ("Daisy", "Planetarium", "Fox squirrel") ranks at `LEAF_RANK`:
+    when its everyday parent holds about the same mass (Flower, Building, Squirrel), that
+    is what a person files the photo under; a parent it shares with little else has
+    to hold more than the class to win."""
     raw_score = max(label["score"], 1e-9)
     ratio = min(1.0, label["topicality"] / raw_score)
-    if ratio >= 1.0 - 1e-9 and raw_score < STRONG:  # a class itself (no step up the tree)
-        return LEAF_UNSURE
+    if ratio >= 1.0 - 1e-9:  # a class itself (no step up the tree)
+        return 1.0 if is_everyday(int(np.argmax(members(label["mid"])))) else LEAF_RANK
     return ratio
