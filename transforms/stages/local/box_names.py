@@ -101,8 +101,9 @@ def crop_box(image: Image.Image, box: tuple[float, float, float, float]) -> Imag
     if min(x1 - x0, y1 - y0) < MIN_SIDE:
         return None
     dx, dy = (x1 - x0) * MARGIN, (y1 - y0) * MARGIN
-    area = (max(0.0, x0 - dx), max(0.0, y0 - dy), min(float(w), x1 + dx), min(float(h), y1 + dy))
-    return image.crop(tuple(round(v) for v in area)).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
+    area = (round(max(0.0, x0 - dx)), round(max(0.0, y0 - dy)), round(min(float(w), x1 + dx)),
+            round(min(float(h), y1 + dy)))
+    return image.crop(area).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
 
 
 def reading(probs: np.ndarray) -> tuple[str, float, int] | None:
@@ -140,34 +141,29 @@ def check_box(box: dict, probs: np.ndarray, inside: frozenset[str] = frozenset()
     With `whole_image`, `probs` read the whole photo, not the box: it may drop the box on a
     family conflict but never names it."""
     own, box_family = COCO.get(box["name"], (None, None))
-    own_set = members(own) if own is not None else None
-    if own_set is not None and not whole_image and own_set.sum() >= WELL_KNOWN and probs[own_set].sum() < DISBELIEF:
-        return None  # the classifier knows this class in several forms and finds none of it here
+    own_set = members(own) if own is not None else np.zeros(len(probs), dtype=bool)
+    own_mass = float(probs[own_set].sum())
     read = reading(probs)
-    if read is None:
-        return box
-    mid, mass, top = read
-    own_mass = 0.0
-    if own_set is not None:
-        read_set = members(mid)
-        if not (read_set & ~own_set).any():
+    if read is not None:
+        mid, mass, top = read
+        read_set, read_family = members(mid), family_of(top)
+        if own is not None and not (read_set & ~own_set).any():
             return box if whole_image else {**box, "confirmed": True}  # the reading lies under the box's class
-        if not (own_set & ~read_set).any():
-            return box  # the reading is a generic ancestor of the box's class (Mammal on a Cat)
-        own_mass = float(probs[own_set].sum())
-    read_family = family_of(top)
-    if to_vision(mass) <= box["score"] or read_family in inside:
-        return box
-    if own is not None and whole_image:
-        if read_family == box_family and mass >= OVERRULE and own_mass < DISBELIEF:
-            return None  # a photo surely of a dog breed, with no cat in it: the small Cat box goes
-    if own is not None and not whole_image:
-        if read_family == box_family and mass >= OVERRULE:
+        generic = own is not None and not (own_set & ~read_set).any()  # Mammal read on a Cat box
+        surer = to_vision(mass) > box["score"] and read_family not in inside
+        if (own is not None and not whole_image and not generic and surer and read_family == box_family
+                and mass >= OVERRULE):
             new_mid, name, new_mass = everyday_name(mid, top, probs)
             return {**box, "name": name, "mid": new_mid, "score": to_vision(new_mass),
                     "renamed_from": box["name"], "confirmed": True}
-        if own_mass < DISBELIEF:
-            return None  # the classifier knows the box's class, finds none of it and is sure of another thing
+    if own_set.sum() >= WELL_KNOWN and own_mass < DISBELIEF and (not whole_image or read is not None):
+        # the classifier knows this class in several forms and finds none of it here
+        if not whole_image or (read_family == box_family and mass >= OVERRULE and surer):
+            return None
+    if read is None or generic or not surer:
+        return box
+    if own is not None and not whole_image and own_mass < DISBELIEF:
+        return None  # the classifier knows the box's class, finds none of it and is sure of another thing
     if mass >= OVERRULE and _conflict(box_family, read_family):
         return None
     return box
@@ -216,7 +212,7 @@ def named_boxes(boxes: list[dict], readings: dict[int, np.ndarray], whole: np.nd
         others = {COCO.get(b["name"], (None, None))[1] for j, b in enumerate(boxes) if j != i}
         if i in readings and reading(readings[i]) is not None:
             checked.append(check_box(box, readings[i], _inside(box, boxes)))
-        elif whole_read is not None and family_of(whole_read[2]) not in others:
+        elif whole is not None and whole_read is not None and family_of(whole_read[2]) not in others:
             checked.append(check_box(box, whole, whole_image=True))
         else:
             checked.append(box)

@@ -214,6 +214,7 @@ class LocalModels:
         (box_names.py), all crops of the batch in one classifier call."""
         from transforms.stages.local.box_names import crops_to_read, named_boxes
 
+        assert self.labeler is not None  # only called when the classifier ran
         jobs = [(n, i, crop) for n, (im, boxes) in enumerate(zip(images, detected, strict=True))
                 for i, crop in crops_to_read(im, boxes)]
         readings: list[dict[int, np.ndarray]] = [{} for _ in images]

@@ -8,7 +8,7 @@ import pytest
 from transforms.stages.local.build.wordnet_hierarchy import OUT, read_vocabulary
 from transforms.stages.local.label_hierarchy import class_label, label_annotations
 
-TABBY, MISSILE, PROJECTILE, SANDBAR, SESHORE, ALP, BOOK_JACKET, CUP, AIRLINER, DAISY = (
+TABBY, MISSILE, PROJECTILE, SANDBAR, SEASHORE, ALP, BOOK_JACKET, CUP, AIRLINER, DAISY = (
     281, 657, 744, 977, 978, 970, 921, 968, 404, 985)
 JARGON = {"Vertebrate", "Angiosperm", "Heavier-than-air craft", "Craft", "Natural elevation",
           "Geological formation", "Communication", "Dwelling", "Ungulate", "Mechanism", "Barrier (mechanism)",
@@ -32,13 +32,13 @@ def test_generic_labels_are_vocabulary_words__whole_hierarchy():
 @pytest.mark.parametrize("index,words", [
     (TABBY, ["Tabby", "Cat", "Mammal", "Animal"]),
     (SANDBAR, ["Sandbar", "Beach"]),
-    (SESHORE, ["Seashore", "Beach", "Sea", "Shore"]),
+    (SEASHORE, ["Seashore", "Beach", "Sea", "Shore"]),
     (ALP, ["Alp", "Mountain"]),
     (BOOK_JACKET, ["Book jacket", "Book"]),
     (AIRLINER, ["Airliner", "Airplane", "Aircraft", "Vehicle"]),
     (DAISY, ["Daisy", "Flower", "Plant"]),
-    (MISSILE, ["Missile", "Rocket", "Vehicle"]),
-    (PROJECTILE, ["Projectile", "Rocket", "Vehicle"]),
+    (MISSILE, ["Rocket", "Vehicle"]),  # ImageNet's missile photos are rockets of every kind
+    (PROJECTILE, ["Rocket", "Vehicle"]),
     (CUP, ["Cup"]),
 ])
 def test_class_reaches_the_everyday_words_of_its_own_sense__class(index, words):
