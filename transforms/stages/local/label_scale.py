@@ -14,7 +14,10 @@ Animal 0.31 comes from a dozen insect classes, none above 0.05). Two rules:
    subject the classifier is sure of).
    An ImageNet class whose name is no everyday word is said only when it holds `STRONG`
    of the mass itself: below that its fine name is more likely wrong (a dahlia read as
-   0.32 daisy keeps Flower and Plant, not Daisy).
+   0.32 daisy keeps Flower and Plant, not Daisy). When no class holds `MIN_TOP` (a
+   texture of grass: top class 0.05), the classifier has no reading: only a generic
+   label holding `SURE_SPREAD` of the mass is said (the Animal that grass's scattered
+   0.52 adds up to is not).
 2. Calibration: raw mass p becomes `to_vision(p)`, the label's score, logit-linear with slope 1/2 through
    (0.3, 0.7): 0.2 -> 0.64, 0.3 -> 0.70, 0.5 -> 0.78, 0.8 -> 0.88, 0.95 -> 0.94. It is
    monotone, so the ranking is unchanged. The anchor is set on the photos above:
@@ -37,6 +40,7 @@ from transforms.stages.local.label_hierarchy import is_everyday, label_annotatio
 
 ANCHOR_RAW, ANCHOR_VISION, SLOPE = 0.3, 0.7, 0.5
 STRONG = 0.5
+MIN_TOP, SURE_SPREAD = 0.1, 0.7
 LEAF_RANK = 0.9
 
 
@@ -55,9 +59,10 @@ def classifier_labels(probs: np.ndarray, limit: int = 20) -> list[dict]:
     """Vision-scale `labelAnnotations` from the classifier's 1000 probabilities."""
 
     top = lineage(int(np.argmax(probs)))
+    no_reading = float(np.max(probs)) < MIN_TOP
     out = []
     for a in label_annotations(probs, limit=limit):
-        if _fine_and_unsure(a):
+        if _fine_and_unsure(a) or (no_reading and a["score"] < SURE_SPREAD):
             continue
         if a["mid"] in top or a["score"] >= STRONG:
             score = to_vision(a["score"])

@@ -50,3 +50,17 @@ def test_torso_merged_into_person_but_herd_kept__nested_boxes():
     assert len(merged) == 1 and merged[0][1] == pytest.approx(0.9) and merged[0][0][1] == 21
     herd = np.array([[1, 34, 49, 80], [31, 41, 45, 68]], np.float32)  # off-centre: another horse
     assert len(merge_nested(herd, np.array([0.5, 0.4]))) == 2
+
+
+def test_nothing_said__no_class_stands_out():
+    """Grass texture: half the mass on a hundred animal classes, none above 0.05."""
+    p = np.full(1000, 0.48 / 880)
+    p[:120] = 0.52 / 120  # ImageNet's first classes are animals
+    assert classifier_labels(p) == []
+
+
+def test_sure_generic_said__mass_spread_over_many_breeds():
+    p = np.full(1000, 0.2 / 880)
+    p[151:271] = 0.8 / 120  # the dog breeds
+    names = {a["description"] for a in classifier_labels(p)}
+    assert "Dog" in names and "Animal" in names
