@@ -10,8 +10,9 @@ Animal 0.31 comes from a dozen insect classes, none above 0.05). Two rules:
 
 1. One reading per photo: a classifier label is kept only if it is the top class or
    one of its ancestors (the dahlia's top class is Daisy, so Flower, Plant... stay and
-   Animal goes), or if it holds at least `STRONG` of the mass by itself (a second
-   subject the classifier is sure of).
+   Animal goes), or if it holds at least `STRONG` of the mass by itself with one of its
+   classes holding `MIN_TOP` (a second subject the classifier is sure of, not mass
+   scattered over dozens of classes).
    An ImageNet class whose name is no everyday word is said only when it holds `STRONG`
    of the mass itself: below that its fine name is more likely wrong (a dahlia read as
    0.32 daisy keeps Flower and Plant, not Daisy). When no class holds `MIN_TOP` (a
@@ -64,10 +65,17 @@ def classifier_labels(probs: np.ndarray, limit: int = 20) -> list[dict]:
     for a in label_annotations(probs, limit=limit):
         if _fine_and_unsure(a) or (no_reading and a["score"] < SURE_SPREAD):
             continue
-        if a["mid"] in top or a["score"] >= STRONG:
+        if a["mid"] in top or (a["score"] >= STRONG and _stands_out(a, probs)):
             score = to_vision(a["score"])
             out.append({**a, "score": score, "topicality": score * ranking_discount(a)})
     return out
+
+
+def _stands_out(label: dict, probs: np.ndarray) -> bool:
+    """A second reading is a subject when one of its classes holds `MIN_TOP` or the label
+    holds `SURE_SPREAD`: dandelions' Animal 0.55, added up from dozens of classes none
+    above 0.05, is no animal in the photo."""
+    return label["score"] >= SURE_SPREAD or float(probs[members(label["mid"])].max()) >= MIN_TOP
 
 
 def _fine_and_unsure(label: dict) -> bool:

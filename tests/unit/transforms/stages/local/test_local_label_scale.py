@@ -64,3 +64,13 @@ def test_sure_generic_said__mass_spread_over_many_breeds():
     p[151:271] = 0.8 / 120  # the dog breeds
     names = {a["description"] for a in classifier_labels(p)}
     assert "Dog" in names and "Animal" in names
+
+
+def test_scattered_second_reading_not_said__daisy_and_mass_over_many_animals():
+    """Dandelions: Daisy 0.15 on top, and Animal 0.55 added up from a hundred animal
+    classes none above 0.01: Flower is said, Animal is not."""
+    p = np.full(1000, 0.30 / 879)
+    p[:120] = 0.55 / 120
+    p[DAISY] = 0.15
+    names = {a["description"] for a in classifier_labels(p)}
+    assert "Flower" in names and "Animal" not in names
