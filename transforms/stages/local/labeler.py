@@ -70,8 +70,12 @@ class Labeler:
         new_h = max(RESIZE_SHORT_SIDE, round(h * scale))
         image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
         left, top = (new_w - INPUT_SIZE) // 2, (new_h - INPUT_SIZE) // 2
-        image = image.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
-        x = (np.asarray(image, dtype=np.float32) - 127.0) / 128.0
+        return Labeler.normalise(image.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE)))
+
+    @staticmethod
+    def normalise(image: Image.Image) -> np.ndarray:
+        """float32 [3,224,224] of an image already 224 x 224: RGB, (x-127)/128."""
+        x = (np.asarray(image.convert("RGB"), dtype=np.float32) - 127.0) / 128.0
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
