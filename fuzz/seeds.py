@@ -2,9 +2,13 @@
 
 Decode: small real images in every accepted format and in the shapes that take
 other code paths (progressive JPEG, EXIF rotation, palette, alpha, 16-bit,
-CMYK, animated GIF, compressed TIFF), a shrunk sample photo, and the headers of
-refused formats (EPS, PSD, SVG). Notification: the captured payloads in
-tests/fixtures/notifications and each message shape the parser accepts.
+CMYK, animated GIF, compressed TIFF), a shrunk sample photo, the headers of
+refused formats (EPS, PSD, SVG), and the header of every decompression bomb
+kind (tools/bombs.py), so mutations explore the decode budget's edges.
+Notification: the captured payloads in tests/fixtures/notifications and each
+message shape the parser accepts. Endpoint request: each `images:annotate` shape
+the local endpoint's parser accepts (content in both base64 alphabets, URIs,
+feature names and numbers) and the malformed ones it must answer with a 400.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ def decode_seeds() -> list[bytes]:
     from PIL import Image
 
     from tests.integration.streaming_support import small_jpeg
+    from tools.bombs import every_kind
     rgb = Image.fromarray((np.indices((24, 32)).sum(axis=0) * 7 % 256).astype(np.uint8)).convert("RGB")
     exif = Image.Exif()
     exif[0x0112] = 6   # orientation: rotated 90°
@@ -42,7 +47,7 @@ def decode_seeds() -> list[bytes]:
              _save(rgb.convert("F"), "TIFF"),
              b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
              b"8BPS\x00\x01" + bytes(20), b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>']
-    return seeds
+    return seeds + list(every_kind().values())
 
 
 def _message(attributes: dict, data: bytes) -> bytes:
@@ -76,10 +81,30 @@ def notification_seeds() -> list[bytes]:
     ]
 
 
+def endpoint_request_seeds() -> list[bytes]:
+    content = base64.b64encode(bytes(range(64))).decode()
+    good = {"requests": [
+        {"image": {"content": content}, "features": [{"type": "LABEL_DETECTION", "maxResults": 10},
+                                                     {"type": "SAFE_SEARCH_DETECTION"}]},
+        {"image": {"content": base64.urlsafe_b64encode(bytes(range(200, 256))).decode().rstrip("=")},
+         "features": [{"type": 4, "maxResults": "5"}, {"type": "19"}]},
+        {"image": {"source": {"gcsImageUri": "gs://photos/in/cat.jpg#1700000000000001"}},
+         "features": [{"type": "OBJECT_LOCALIZATION", "maxResults": 3.0}]},
+        {"image": {"source": {"imageUri": "gs://photos/in/dog.jpg"}}, "imageContext": {"languageHints": ["en"]}},
+        {}], "parent": "projects/p/locations/eu"}
+    return [json.dumps(good).encode(), b"{}", b'{"requests": []}', b'{"requests": null}',
+            b'[{"requests": []}]', b'{"requests": 5}', b'{"requests": "abc"}', b"[1]",
+            b'{"requests": [{"features": [{"type": 99}]}]}',
+            b'{"requests": [{"features": [{"type": "LABEL_DETECTION", "maxResults": "x"}]}]}',
+            b'{"requests": [{"image": {"content": "%%%"}}]}', b'{"requests": ' + b"[" * 64 + b"]" * 64 + b"}",
+            json.dumps({"requests": [{}] * 17}).encode()]
+
+
 def write_seeds(target: str, folder: str) -> int:
     """Write the target's seeds into `folder` (named by their SHA-1, as libFuzzer names inputs)."""
     os.makedirs(folder, exist_ok=True)
-    seeds = {"decode": decode_seeds, "notification": notification_seeds}[target]()
+    seeds = {"decode": decode_seeds, "notification": notification_seeds,
+             "endpoint_request": endpoint_request_seeds}[target]()
     for seed in seeds:
         with open(os.path.join(folder, hashlib.sha1(seed).hexdigest()), "wb") as f:
             f.write(seed)

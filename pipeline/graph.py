@@ -43,13 +43,15 @@ def backend_options(settings: Settings) -> LocalModelsOptions | VisionOptions:
     if settings.backend == "vision":
         return VisionOptions(settings.vision_endpoint, settings.features, settings.max_labels,
                              settings.max_concurrent_requests, settings.vision_requests_per_minute,
-                             settings.batch_max_wait_secs, settings.vision_rate_limit)
+                             settings.batch_max_wait_secs, settings.vision_rate_limit,
+                             settings.vision_call_deadline_secs)
     return LocalModelsOptions(settings.features, settings.model_dir, settings.inference_batch_size,
                               settings.detector_model, settings.local_precision)
 
 
 def parse_options(settings: Settings) -> ParseOptions:
-    return ParseOptions(settings.min_confidence, settings.max_labels, settings.quarantine_category)
+    return ParseOptions(settings.min_confidence, settings.max_labels, settings.quarantine_category,
+                        settings.taxonomy)
 
 
 def sinks(settings: Settings) -> Sinks:

@@ -91,6 +91,11 @@ OPTIONS: tuple[Opt, ...] = (
         "Category root", on_dataflow="gcs", picker="GCS_WRITE_FOLDER"),
     Opt("quarantine_category", "Category for images that safe search marks unsafe.",
         "Quarantine category", default="quarantine", regex=r"^[a-z0-9][a-z0-9_-]*$"),
+    # ---- categories (taxonomy) ----
+    Opt("categories", "How images are filed into category folders: 'builtin:everyday' (coarse everyday "
+        "categories, the same on both backends), a YAML file of your own (local or gs://; README: "
+        "Categories), or 'top_label' (the top label is the folder). Read and checked before the job starts.",
+        "Categories", default="builtin:everyday", regex=r"^[^\s].*$"),
     Opt("model_dir", "Folder (or gs:// path) holding the local models built by `make setup`.",
         "Model folder", on_dataflow="gcs", picker="GCS_READ_FOLDER"),
     Opt("inference_batch_size", "Images per local model call.", "Inference batch size",
@@ -106,6 +111,9 @@ OPTIONS: tuple[Opt, ...] = (
         "Batch flush timeout (s)", default=2.0, type=float, regex=r"^\d+(\.\d+)?$"),
     Opt("max_concurrent_requests", "Cap on concurrent Vision API calls per worker.",
         "Concurrent Vision calls", default=8, type=int, regex=r"^[1-9]\d*$"),
+    Opt("vision_call_deadline_secs", "Longest time one Vision call attempt may take, connecting to the last "
+        "byte of the answer; then it is retried (6 attempts in all), then its images become error rows.",
+        "Vision call deadline (s)", default=60.0, type=float, regex=r"^\d+(\.\d+)?$"),
     Opt("vision_requests_per_minute", "Optional hard cap on Vision API calls per minute per worker "
         "(0 = none).", "Vision calls per minute", default=0, type=int, regex=r"^\d+$"),
     Opt("vision_rate_limit_service", "Optional job-wide limit on Vision calls, shared by every worker: HOST:PORT "

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
+from pipeline.categories_file import load_taxonomy
 from pipeline.options import ClassifyOptions, OptionsError, matches_regex, parse_features, unknown_flags
 from transforms.sinks.bigquery_client import parse_dataset
 from transforms.sinks.firestore_sink import FirestoreTarget
 from transforms.stages.backends import unsupported_features
 from transforms.stages.vision.job_limit import JobLimit, parse_descriptor
+from transforms.taxonomy import Taxonomy, TaxonomyError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +37,7 @@ class Settings:
     bigquery_dataset: str | None
     category_root: str
     quarantine_category: str
+    taxonomy: Taxonomy                   # --categories, read and checked here
     model_dir: str
     inference_batch_size: int
     local_precision: str
@@ -42,6 +45,7 @@ class Settings:
     batch_max_wait_secs: float
     max_concurrent_requests: int
     vision_requests_per_minute: int
+    vision_call_deadline_secs: float
     vision_rate_limit: JobLimit | None   # --vision_rate_limit_service/_domain/_descriptor; None = no job-wide limit
     output_topic: str | None
     firestore: FirestoreTarget | None = None   # --firestore_collection/_project/_database
@@ -91,6 +95,9 @@ def _check_numbers(o) -> None:
         raise OptionsError("--inference_batch_size and --max_concurrent_requests must be at least 1")
     if o.batch_max_wait_secs < 0 or o.vision_requests_per_minute < 0:
         raise OptionsError("--batch_max_wait_secs and --vision_requests_per_minute cannot be negative")
+    if not 0 < o.vision_call_deadline_secs <= 3600:
+        raise OptionsError(f"--vision_call_deadline_secs must be above 0 and at most 3600, got "
+                           f"{o.vision_call_deadline_secs}")
     if o.vision_endpoint and not o.vision_endpoint.startswith(("http://", "https://")):
         raise OptionsError(f"--vision_endpoint must be an http(s) URL, got {o.vision_endpoint!r}")
 
@@ -167,10 +174,24 @@ def _category_root(o, input_path: str | None) -> str:
         category_root = _norm_local(category_root)
     if input_path and _is_gcs(input_path) and not _is_gcs(category_root):
         raise OptionsError("--category_root must be a gs:// path when --input is a bucket")
-    if input_path and _inside(input_path, category_root):
+    # Resolved as well: through a link, the two strings can differ and still be one folder.
+    if input_path and (_inside(input_path, category_root) or not _is_gcs(input_path) and
+                       _inside(os.path.realpath(input_path), os.path.realpath(category_root))):
         raise OptionsError(f"--input {input_path} is inside --category_root {category_root}: "
                            "every input image would look like a copy")
     return category_root
+
+
+def _taxonomy(o) -> Taxonomy:
+    """--categories read and checked now: a bad file stops the job before it starts."""
+    try:
+        taxonomy = load_taxonomy(o.categories)
+    except TaxonomyError as e:
+        raise OptionsError(f"--categories {e}") from None
+    if o.quarantine_category in taxonomy.names:
+        raise OptionsError(f"--categories names {o.quarantine_category!r}, the --quarantine_category: "
+                           "unsafe images would mix with that category")
+    return taxonomy
 
 
 def _duckdb_path(o) -> str | None:
@@ -203,6 +224,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
     input_path = _input_path(o)
     category_root = _category_root(o, input_path)
     duckdb = _duckdb_path(o)
+    taxonomy = _taxonomy(o)
     model_dir = o.model_dir or os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR") or os.path.join(REPO_ROOT, "models")
 
     return Settings(
@@ -211,9 +233,11 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         vision_endpoint=o.vision_endpoint, features=features, min_confidence=o.min_confidence,
         max_labels=o.max_labels, duckdb=duckdb, bigquery_dataset=o.bigquery_dataset,
         category_root=category_root.rstrip("/"), quarantine_category=o.quarantine_category,
-        model_dir=model_dir, inference_batch_size=o.inference_batch_size, local_precision=o.local_precision,
+        taxonomy=taxonomy, model_dir=model_dir, inference_batch_size=o.inference_batch_size,
+        local_precision=o.local_precision,
         detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
         max_concurrent_requests=o.max_concurrent_requests,
         vision_requests_per_minute=o.vision_requests_per_minute, vision_rate_limit=rate_limit,
+        vision_call_deadline_secs=o.vision_call_deadline_secs,
         output_topic=o.output_topic, firestore=_firestore(o, options),
     ), options

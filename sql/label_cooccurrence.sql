@@ -2,8 +2,8 @@
 -- Answers: the pairs of labels found on the most images, each pair once
 --   (label_a sorts before label_b).
 -- Parameters:
---   @min_confidence FLOAT64 = 0.0  consider a label only when its score is at least this
---   @top INT64 = 50  how many pairs to return
+--   @min_confidence FLOAT64 [0..1] = 0.0  consider a label only when its score is at least this
+--   @top INT64 [1..100000] = 50  how many pairs to return
 WITH image_labels AS (
   SELECT DISTINCT c.bucket, c.name, c.generation, l.name AS label
   FROM latest_classifications AS c, UNNEST(c.labels) AS l

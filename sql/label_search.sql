@@ -3,7 +3,7 @@
 --   best match first. The label is matched case-insensitively.
 -- Parameters:
 --   @label STRING  the label to look for, e.g. cat
---   @min_confidence FLOAT64 = 0.7  the lowest score to accept
+--   @min_confidence FLOAT64 [0..1] = 0.7  the lowest score to accept
 SELECT c.uri, c.primary_category AS category, l.name AS label, l.score, c.category_uri
 FROM latest_classifications AS c, UNNEST(c.labels) AS l
 WHERE LOWER(l.name) = LOWER(@label) AND l.score >= @min_confidence

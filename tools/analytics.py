@@ -93,7 +93,8 @@ def describe(analyses: dict[str, Analysis]) -> str:
         lines.append(f"{a.name}{kind}: {a.summary}")
         for p in a.params:
             default = "required" if p.default is None else f"default {p.default}"
-            lines.append(f"    --param {p.name}=<{p.type}>  {p.help} ({default})")
+            kind = p.type if p.low is None else f"{p.type} {p.low:g}..{p.high:g}"
+            lines.append(f"    --param {p.name}=<{kind}>  {p.help} ({default})")
     return "\n".join(lines)
 
 

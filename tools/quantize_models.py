@@ -36,20 +36,27 @@ CALIBRATION_SIDE = 640  # what the pipeline shrinks images to for the default fe
 
 
 def preprocessors(model_dir: str) -> dict[str, Callable[[Image.Image], object]]:
-    """{fp32 model file: its run-time preprocessing} for each model quantised."""
-    from transforms.stages.local import detector, labeler, safety
+    """{fp32 model file: its run-time preprocessing} for each model quantised: the chosen
+    classifier and COCO detector (model_choice.py) and open_nsfw."""
+    import importlib
 
-    coco = detector.ObjectDetector(model_dir, threads=1)
+    from transforms.stages.local import labeler, safety
+    from transforms.stages.local.model_choice import coco_detector
+
+    coco = coco_detector(model_dir, threads=1)
+    module = importlib.import_module(type(coco).__module__)
 
     def letterboxes(im: Image.Image) -> list:
+        """The detector's input at each of its passes (one for a detector without `scales`)."""
         out = []
-        for size, pad in coco.scales:
-            coco.size, coco.pad = size, pad
+        for size, pad in getattr(coco, "scales", [(None, None)]):
+            if size is not None:
+                coco.size, coco.pad = size, pad
             out.append(coco.letterbox(im)[0])
         return out
 
     return {labeler.MODEL_FILE: labeler.Labeler.preprocess, safety.MODEL_FILE: safety.SafetyModel.preprocess,
-            detector.MODEL_FILE: letterboxes}
+            module.MODEL_FILE: letterboxes}
 
 
 def _sha256(path: str) -> str:

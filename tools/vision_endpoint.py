@@ -11,154 +11,40 @@ For tests and benchmarks it can misbehave the way the real API does: a request
 quota (a token bucket or a per-minute-style window, see tools/vision_quota.py;
 429 beyond it, with or without Retry-After), 5xx answers, slow answers, dropped
 connections, invalid JSON and per-image errors. The switches are command-line
-flags and can be changed while it runs (`POST /control/faults` with a JSON
-object of the same names); `GET /control/stats` reports what it served and
-`POST /control/reset` clears the counts.
+flags (tools/vision_faults.py). With `--enable_control` they can be changed while
+it runs (`POST /control/faults` with a JSON object of the same names, sent as
+`application/json`; a bad value refuses the whole update), `GET /control/stats`
+reports what it served and `POST /control/reset` goes back to the flags' switches
+with no calls counted; without the flag those routes do not exist.
 
 It binds to 127.0.0.1 by default and refuses any address other machines could
 reach (0.0.0.0, a LAN address, a host name that is not loopback) unless
-`--allow_remote` is given: it has no authentication and its /control/ paths
-let anyone switch faults on.
+`--allow_remote` is given: it has no authentication. It answers only requests
+whose Host header names its own address (no DNS rebinding), gives each request
+`--read_timeout_secs` to arrive whole, serves `--max_connections` at once, and
+reads gs:// through a storage emulator only unless `--allow_cloud_storage`.
+The HTTP side is tools/vision_http.py; request bodies are checked by
+tools/vision_requests.py (400 for any bad shape).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
-import math
 import os
 import socket
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pipeline.settings import REPO_ROOT
 from tools.child_process import stop
 from tools.loopback import refuse_remote
-from tools.vision_service import FAULT_DEFAULTS, VisionService
+from tools.vision_faults import FAULT_DEFAULTS, checked
+from tools.vision_http import ANNOTATE_PATH, MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_SECS, make_server
+from tools.vision_service import VisionService
 from transforms.stages.local.handler import default_threads
 
-ANNOTATE_PATH = "/v1/images:annotate"
-MAX_BODY_BYTES = 10 * 1024 * 1024  # the real API's limit on a JSON request body
-
-
-def _status_body(code: int, status: str, message: str, retry_delay: float | None = None) -> bytes:
-    error = {"code": code, "message": message, "status": status}
-    if retry_delay is not None:
-        error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                             "retryDelay": f"{retry_delay:.3f}s"}]
-    return json.dumps({"error": error}).encode()
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    service: VisionService  # set on the subclass made by make_server
-
-    def log_message(self, *args):  # quiet: one line per call is noise in tests
-        pass
-
-    def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _body(self) -> bytes | None:
-        """The request body, or None after answering 411/400/413: the size is checked before reading."""
-        length = self.headers.get("Content-Length")
-        if length is None and self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._send(411, _status_body(411, "INVALID_ARGUMENT", "A Content-Length header is required."))
-            return None
-        try:
-            size = int(length or 0)
-        except ValueError:
-            size = -1
-        if size < 0:
-            self.close_connection = True
-            self._send(400, _status_body(400, "INVALID_ARGUMENT", "Invalid Content-Length header."))
-            return None
-        if size > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body must not be taken for the next request
-            self._send(413, _status_body(413, "INVALID_ARGUMENT",
-                                         f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."))
-            return None
-        return self.rfile.read(size)
-
-    def do_GET(self):
-        if self.path.split("?")[0] == "/control/stats":
-            return self._send(200, json.dumps(self.service.stats()).encode())
-        if self.path.split("?")[0] in ("/", "/healthz"):
-            return self._send(200, b'{"ok": true}')
-        return self._send(404, _status_body(404, "NOT_FOUND", f"no such path {self.path}"))
-
-    def do_POST(self):
-        path = self.path.split("?")[0]
-        body = self._body()
-        if body is None:
-            return None
-        if path == "/control/faults":
-            try:
-                self.service.set_faults(json.loads(body or b"{}"))
-            except ValueError as e:
-                return self._send(400, _status_body(400, "INVALID_ARGUMENT", str(e)))
-            return self._send(200, json.dumps(self.service.faults).encode())
-        if path == "/control/reset":
-            self.service.reset()
-            return self._send(200, b"{}")
-        if path != ANNOTATE_PATH:
-            return self._send(404, _status_body(404, "NOT_FOUND", f"no such method {path}"))
-        self._annotate(body)
-
-    def _annotate(self, body: bytes) -> None:
-        svc, t0 = self.service, time.time()
-        n = svc.next_call()
-        try:
-            requests = json.loads(body).get("requests") or []
-        except ValueError:
-            svc.record(t0, 0, 400)
-            return self._send(400, _status_body(400, "INVALID_ARGUMENT", "Invalid JSON payload received."))
-        if len(requests) > 16:
-            svc.record(t0, len(requests), 400)
-            return self._send(400, _status_body(400, "INVALID_ARGUMENT",
-                                                f"At most 16 images per request; got {len(requests)}."))
-        quota = svc.quota
-        wait = quota.take() if quota else 0.0
-        if wait:
-            svc.record(t0, len(requests), 429)
-            hint = quota.retry_after if quota else False
-            return self._send(429, _status_body(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric "
-                                                "'Requests' of service 'vision.googleapis.com'.",
-                                                wait if hint else None),
-                              {"Retry-After": str(max(1, math.ceil(wait)))} if hint else None)
-        if svc.every("drop_every", n):
-            svc.record(t0, len(requests), 0)
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return None
-        delay = float(svc.faults["delay_secs"] or 0) + (float(svc.faults["slow_secs"] or 0)
-                                                         if svc.every("slow_every", n) else 0.0)
-        if svc.every("error_5xx_every", n):
-            svc.record(t0, len(requests), 503)
-            return self._send(503, _status_body(503, "UNAVAILABLE", "The service is currently unavailable."))
-        if svc.every("invalid_json_every", n):
-            svc.record(t0, len(requests), 200)
-            return self._send(200, b'{"responses": [{"labelAnnotations": [')
-        answers = svc.annotate(requests)
-        spent = time.time() - t0
-        if delay > spent:
-            time.sleep(delay - spent)
-        by_uri = sum(1 for r in requests if not (r.get("image") or {}).get("content"))
-        svc.record(t0, len(requests), 200, by_uri)
-        return self._send(200, json.dumps({"responses": answers}).encode())
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+__all__ = ["ANNOTATE_PATH", "MAX_BODY_BYTES", "check_host", "control", "main", "make_server", "running_endpoint"]
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -167,13 +53,8 @@ def check_host(host: str, allow_remote: bool) -> None:
                   "switch faults on)")
 
 
-def make_server(host: str, port: int, service: VisionService) -> ThreadingHTTPServer:
-    handler = type("BoundHandler", (Handler,), {"service": service})
-    return _Server((host, port), handler)
-
-
 @contextlib.contextmanager
-def running_endpoint(*args: str, env: dict | None = None, timeout: float = 60.0):
+def running_endpoint(*args: str, env: dict[str, str | None] | None = None, timeout: float = 60.0):
     """Start `python -m tools.vision_endpoint ARGS` on a free loopback port; yields its URL.
 
     For tests and benchmarks: a real process speaking real HTTP. It fails (never
@@ -186,8 +67,9 @@ def running_endpoint(*args: str, env: dict | None = None, timeout: float = 60.0)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.NamedTemporaryFile(prefix="vision-endpoint-", suffix=".log", delete=False)
+    environ = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}   # None: unset
     proc = subprocess.Popen([sys.executable, "-m", "tools.vision_endpoint", "--port", str(port), *args],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+                            stdout=log, stderr=subprocess.STDOUT, env=environ)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -231,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow_remote", action="store_true",
                         help="allow a --host other machines can reach (no authentication: use with care)")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--enable_control", action="store_true",
+                        help="serve the /control/ routes (fault switches, stats, reset) for tests and benchmarks")
+    parser.add_argument("--allow_cloud_storage", action="store_true",
+                        help="read gs:// URIs from Cloud Storage with this machine's credentials (without it, "
+                             "gs:// is read only through STORAGE_EMULATOR_HOST)")
+    parser.add_argument("--read_timeout_secs", type=float, default=READ_TIMEOUT_SECS,
+                        help="longest time to receive one whole request, or to wait idle for the next")
+    parser.add_argument("--max_connections", type=int, default=MAX_CONNECTIONS,
+                        help="connections served at once; more are answered 503 and closed")
     parser.add_argument("--model_dir", default=os.environ.get("IMAGE_CLASSIFIER_MODEL_DIR")
                         or os.path.join(REPO_ROOT, "models"))
     parser.add_argument("--features", default="LABEL_DETECTION,SAFE_SEARCH_DETECTION",
@@ -241,18 +132,24 @@ def main(argv: list[str] | None = None) -> int:
     for name, default in FAULT_DEFAULTS.items():
         if isinstance(default, bool):   # --quota_retry_after=false: a bare 429, as some quotas answer
             parser.add_argument(f"--{name}", type=_flag, default=default, metavar="true|false")
-        elif name != "image_errors":
+        elif not isinstance(default, dict):
             parser.add_argument(f"--{name}", type=type(default), default=default)
     parser.add_argument("--image_errors", type=json.loads, default={},
                         help='JSON {"<sha256 of the bytes or the URI>": {"code": 3, "message": "..."}}')
+    parser.add_argument("--recorded_answers", type=json.loads, default={},
+                        help='JSON {"<sha256 of the bytes>": <a recorded AnnotateImageResponse>}')
     args = parser.parse_args(argv)
+    if not 0 < args.read_timeout_secs <= 3600 or not 0 < args.max_connections <= 10_000:
+        parser.error("--read_timeout_secs must be above 0 (at most 3600) and --max_connections 1 to 10,000")
     try:
         check_host(args.host, args.allow_remote)
+        faults = checked({k: getattr(args, k) for k in FAULT_DEFAULTS}, FAULT_DEFAULTS)
     except ValueError as e:
         parser.error(str(e))
     service = VisionService(args.model_dir, [f for f in args.features.split(",") if f], args.threads or
-                            default_threads(), args.fixed_labels, {k: getattr(args, k) for k in FAULT_DEFAULTS})
-    server = make_server(args.host, args.port, service)
+                            default_threads(), args.fixed_labels, faults, args.allow_cloud_storage)
+    server = make_server(args.host, args.port, service, args.enable_control, args.read_timeout_secs,
+                         args.max_connections)
     print(f"Vision-compatible endpoint on http://{args.host}:{server.server_address[1]}{ANNOTATE_PATH}", flush=True)
     try:
         server.serve_forever()

@@ -8,32 +8,20 @@ invalid JSON and per-image errors. See tools/vision_endpoint.py for the server.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
 import time
 from typing import Any
 
+from tools.vision_faults import FAULT_DEFAULTS, checked
 from tools.vision_quota import TokenBucket, WindowQuota, make_quota
-from transforms.clients import split_gcs, storage_client
+from tools.vision_requests import ImageRequest
+from transforms.clients import emulated, split_gcs, storage_client
+from transforms.sources.notification_fields import MalformedNotification, bucket_name, object_name
 from transforms.stages.imaging import ImageError, decode_image
 from transforms.stages.local.handler import LocalModels
 
-FAULT_DEFAULTS: dict[str, Any] = {
-    "quota_per_sec": 0.0,        # token bucket: calls per second accepted; 0 = none
-    "quota_burst": 0.0,          # the bucket's size in calls (0 = one second's worth)
-    "quota_window_calls": 0,     # per-window quota ("1,800/min"): calls per window, all at once; 0 = none
-    "quota_window_secs": 60.0,   # the window's length (tests scale it down)
-    "quota_retry_after": True,   # 429s carry the wait (RetryInfo + Retry-After); False = a bare 429
-    "error_5xx_every": 0,        # every Nth call answers 503
-    "drop_every": 0,             # every Nth call: connection closed without an answer
-    "slow_every": 0,             # every Nth call waits slow_secs before answering
-    "slow_secs": 0.0,
-    "delay_secs": 0.0,           # every call takes at least this long (a remote API's latency)
-    "invalid_json_every": 0,     # every Nth call answers 200 with a body that is not JSON
-    "image_errors": {},          # {sha256 of the bytes, or the image URI: {"code": 3, "message": "..."}}
-}
 # Which part of an AnnotateImageResponse each feature fills (the answer keeps only what was asked).
 FEATURE_KEYS = {
     "LABEL_DETECTION": ("labelAnnotations",), "SAFE_SEARCH_DETECTION": ("safeSearchAnnotation",),
@@ -49,61 +37,88 @@ FIXED_ANSWER = {  # --fixed_labels: answers without models, for quota benchmarks
 }
 
 
-def feature_name(value) -> str:
-    """Feature types arrive as names (curl, seed JSON) or numbers (the client's enum-encoding=int)."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        from google.cloud import vision
-        return vision.Feature.Type(int(value)).name
-    return str(value)
-
-
 class RefusedSource(ValueError):
     """An image source this endpoint will not read; the message names the rule, never the target."""
 
+    def __init__(self, message: str, code: int = 3):   # 3 INVALID_ARGUMENT, 7 PERMISSION_DENIED
+        super().__init__(message)
+        self.code, self.message = code, message
 
-def read_gcs_object(uri: str) -> bytes:
-    """The bytes of gs://bucket/name (at `#generation` if the URI ends with one), via the storage client.
 
-    The storage client honours STORAGE_EMULATOR_HOST, as the rest of the pipeline does.
+# What the caller is told (code 7, as the real API answers) when storage does not hand the object over.
+NOT_READ = {"NotFound": "We can not access the URL currently: the gs:// object (at that generation) does not exist.",
+            "Forbidden": "We can not access the URL currently: reading that gs:// object is not allowed.",
+            "Unauthorized": "We can not access the URL currently: reading that gs:// object is not allowed."}
+NOT_READ_OTHERWISE = "We can not access the URL currently. Please download the content and pass it in."
+
+
+def gcs_location(uri: str) -> tuple[str, str, int | None]:
+    """(bucket, object name, generation or None) of gs://bucket/name[#generation]; RefusedSource otherwise.
+
+    Bucket and object names must be ones Cloud Storage allows (its naming rules, as the
+    notification parser checks them), so no URI reaches an odd storage URL.
     """
-    if not isinstance(uri, str) or not uri.startswith("gs://"):
+    if not uri.startswith("gs://"):
         raise RefusedSource("Invalid image URI: this endpoint reads only gs:// object URIs or inline "
                             "`content`; local paths, file:// and other schemes are refused.")
     path, _, generation = uri.partition("#")
     bucket, name = split_gcs(path)
-    if not bucket or not name or "\x00" in name:
+    if not bucket or not name:
         raise RefusedSource("Invalid image URI: a gs:// URI must name a bucket and an object.")
-    if generation and not generation.isdigit():
+    try:
+        bucket_name(bucket)
+        object_name(name)
+    except MalformedNotification as e:
+        raise RefusedSource(f"Invalid image URI: {e}") from None
+    if generation and not (generation.isascii() and generation.isdigit() and len(generation) <= 19):
         raise RefusedSource("Invalid image URI: a generation after '#' must be a number.")
-    blob = storage_client().bucket(bucket).blob(name, generation=int(generation) if generation else None)
-    return blob.download_as_bytes()
+    return bucket, name, int(generation) if generation else None
+
+
+def read_gcs_object(uri: str, allow_cloud_storage: bool) -> bytes:
+    """The bytes of gs://bucket/name (at `#generation` if the URI ends with one), via the storage client.
+
+    Read through STORAGE_EMULATOR_HOST when it is set, as the rest of the pipeline does. Real
+    Cloud Storage would be read with this machine's own credentials on behalf of whoever
+    reaches the endpoint, so that needs `allow_cloud_storage` (--allow_cloud_storage). The
+    storage server's own error text (URLs, bodies) never reaches the caller.
+    """
+    bucket, name, generation = gcs_location(uri)
+    if not emulated("storage") and not allow_cloud_storage:
+        raise RefusedSource("We can not access the URL currently: this endpoint reads gs:// objects only from a "
+                            "storage emulator (STORAGE_EMULATOR_HOST); start it with --allow_cloud_storage to read "
+                            "Cloud Storage with this machine's credentials.", 7)
+    return storage_client().bucket(bucket).blob(name, generation=generation).download_as_bytes()
 
 
 class VisionService:
     """What the endpoint knows: models, fault switches and what it has served."""
 
-    def __init__(self, model_dir: str | None, features, threads: int, fixed_labels: bool, faults: dict):
+    def __init__(self, model_dir: str | None, features, threads: int, fixed_labels: bool, faults: dict,
+                 allow_cloud_storage: bool = False):
         self.models = None
         self.model_lock = threading.Lock()
         if not fixed_labels:
             self.models = LocalModels(model_dir or "", features, threads)
+        self.allow_cloud_storage = allow_cloud_storage
         self.lock = threading.Lock()
-        self.faults: dict[str, Any] = dict(FAULT_DEFAULTS)
+        self.start_faults = checked(faults, FAULT_DEFAULTS)
+        self.faults: dict[str, Any] = {}
         self.quota: TokenBucket | WindowQuota | None = None
-        self.set_faults(faults)
         self.reset()
 
-    def set_faults(self, faults: dict) -> None:
-        unknown = set(faults) - set(FAULT_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown fault switch {sorted(unknown)[0]}; known: {', '.join(FAULT_DEFAULTS)}")
+    def set_faults(self, update: dict) -> None:
+        """Apply an update of the switches; ValueError (and nothing changed) when any of it is bad."""
         with self.lock:
-            self.faults.update(faults)
-            if any(k.startswith("quota_") for k in faults) or self.quota is None:
-                self.quota = make_quota(self.faults)
+            faults = checked(update, self.faults)
+            quota = make_quota(faults) if any(k.startswith("quota_") for k in update) else self.quota
+            self.faults, self.quota = faults, quota
 
     def reset(self) -> None:
+        """Back to how the endpoint started: the switches given on its command line, no calls counted."""
         with self.lock:
+            self.faults = dict(self.start_faults)
+            self.quota = make_quota(self.faults)
             self.calls = 0
             self.log: list[dict] = []   # one entry per call: t0, t1, images, status
 
@@ -124,42 +139,46 @@ class VisionService:
         k = int(self.faults[name] or 0)
         return k > 0 and n % k == 0
 
-    def image_bytes(self, image: dict) -> tuple[bytes | None, str | None]:
-        """(bytes, uri): inline content, or the gs:// object a URI names; nothing else is read.
+    def image_bytes(self, image: ImageRequest) -> bytes | None:
+        """Inline content, or the gs:// object a URI names; nothing else is read.
 
         The real API reads only Cloud Storage objects and public URLs. Reading any other
         URI here (a plain path, file://) would let a caller read this machine's files, so
         those are refused without being opened.
         """
-        if image.get("content"):
-            return base64.b64decode(image["content"]), None
-        source = image.get("source") or {}
-        uri = source.get("imageUri") or source.get("gcsImageUri")
-        if not uri:
-            return None, None
-        return read_gcs_object(uri), uri
+        if image.content is not None:
+            return image.content
+        if not image.uri:
+            return None
+        try:
+            return read_gcs_object(image.uri, self.allow_cloud_storage)
+        except RefusedSource:
+            raise
+        except Exception as e:  # noqa: BLE001 - any storage failure is told the caller by its kind only
+            raise RefusedSource(NOT_READ.get(type(e).__name__, NOT_READ_OTHERWISE), 7) from None
 
-    def annotate(self, requests: list[dict]) -> list[dict]:
+    def annotate(self, requests: list[ImageRequest]) -> list[dict]:
         """One AnnotateImageResponse per request, in order; failures are per-image errors."""
         answers: list[dict | None] = [None] * len(requests)
         decoded, slots, wanted = [], [], []
+        image_errors = self.faults["image_errors"]
         for i, req in enumerate(requests):
-            feats = {feature_name(f.get("type")): int(f.get("maxResults") or 0) for f in req.get("features") or []}
             try:
-                data, uri = self.image_bytes(req.get("image") or {})
+                data = self.image_bytes(req)
             except RefusedSource as e:
-                answers[i] = {"error": {"code": 3, "message": str(e)}}
-                continue
-            except Exception as e:  # noqa: BLE001 - the real API answers per image too
-                answers[i] = {"error": {"code": 7, "message": f"We can not access the URL currently: {e}"}}
+                answers[i] = {"error": {"code": e.code, "message": e.message}}
                 continue
             if data is None:
                 answers[i] = {"error": {"code": 3, "message": "No image content or source given."}}
                 continue
-            forced = self.faults["image_errors"].get(hashlib.sha256(data).hexdigest()) or (
-                self.faults["image_errors"].get(uri) if uri else None)
+            forced = image_errors.get(hashlib.sha256(data).hexdigest()) or (
+                image_errors.get(req.uri) if req.uri else None)
             if forced:
                 answers[i] = {"error": dict(forced)}
+                continue
+            recorded = self.faults["recorded_answers"].get(hashlib.sha256(data).hexdigest())
+            if recorded:   # a real Vision answer recorded for these bytes, as the real API gave it
+                answers[i] = _only_requested(json.loads(json.dumps(recorded)), req.features)
                 continue
             try:
                 image, _ctype, _w, _h = decode_image(data, 1024)
@@ -168,7 +187,7 @@ class VisionService:
                 continue
             decoded.append(image)
             slots.append(i)
-            wanted.append(feats)
+            wanted.append(req.features)
         if decoded:
             if self.models is None:
                 results = [json.loads(json.dumps(FIXED_ANSWER)) for _ in decoded]

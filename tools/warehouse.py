@@ -7,8 +7,11 @@ way. Queries name tables unqualified (`FROM classifications`):
   `bq query --dataset_id` does; a view's text is stored with its table names
   qualified (a view has no default dataset when it is read later), rewritten
   through sqlglot's syntax tree, not by pasting strings;
-* on DuckDB, sqlglot translates them; the results file is attached read-only and
-  its tables (and the shipped views) are views in `main`, so the same names work.
+* on DuckDB, sqlglot translates them; the results file is opened read-only and
+  the shipped views are temporary views beside its tables, so the same names work.
+  A results file may come from anyone and the report is meant to be shared: it is
+  opened with DuckDB's external access off (no query reads a local file or URL),
+  and a view where the pipeline writes a table is refused.
 
 Parameter values are always bound as query parameters, never pasted into SQL.
 """
@@ -20,7 +23,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from transforms.schema import TABLES, duckdb_ddl
+from transforms.schema import ALL_TABLES, duckdb_ddl
 from transforms.sinks.bigquery_client import parse_dataset
 from transforms.sinks.duckdb_sink import connect
 
@@ -64,7 +67,7 @@ def ensure_views_bigquery(client, dataset_spec: str, views: dict[str, str]) -> N
     """Create the shipped views (name -> GoogleSQL) the first time they are needed."""
     from google.api_core.exceptions import NotFound
     project, dataset = dataset_of(dataset_spec)
-    known = set(TABLES) | set(views)
+    known = set(ALL_TABLES) | set(views)
     for name, body in views.items():
         try:
             client.get_table(f"{project}.{dataset}.{name}")
@@ -96,9 +99,16 @@ def duckdb_connection(path: str, views: dict[str, str] | None = None):
     """
     if not os.path.exists(path):
         raise WarehouseError(f"no results database at {path}")
-    con = connect(path, read_only=True)
-    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    for table in TABLES:
+    con = connect(path, read_only=True, config={"enable_external_access": False})
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_schema = 'main' AND table_catalog = current_database()").fetchall())
+    present = {name for name, kind in kinds.items() if kind == "BASE TABLE"}
+    odd = sorted(name for name in set(ALL_TABLES) & set(kinds) if name not in present)
+    if odd:
+        con.close()
+        raise WarehouseError(f"{path}: `{odd[0]}` is a {kinds[odd[0]].lower()}, not a table: "
+                             "the pipeline writes tables there; refusing to read this file")
+    for table in ALL_TABLES:
         if table not in present:
             con.execute(duckdb_ddl(table).replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE", 1))
     for name, body in (views or {}).items():

@@ -18,6 +18,7 @@ COUNTERS = {
     "listing_ranges_done": "key ranges listed to the end",
     "skipped_not_image": "listed objects skipped: not an image by name or type",
     "skipped_copies": "listed objects skipped: category copies",
+    "skipped_links": "symbolic links in a local input without an image name, not followed",
     "manifest_bad_lines": "manifest lines that name no object",
     "notifications_received": "Pub/Sub messages read",
     "notified_images": "messages that announce an image version to classify",

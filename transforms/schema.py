@@ -35,7 +35,11 @@ CLASSIFICATIONS = (
     _f("size_bytes", "INT64"),
     _f("width", "INT64", description="pixel width of the original image, when decoded"),
     _f("height", "INT64", description="pixel height of the original image, when decoded"),
-    _f("primary_category", "STRING", "REQUIRED", "top kept label made path-safe, 'uncategorized' or the quarantine"),
+    _f("primary_category", "STRING", "REQUIRED", "the category folder: the first category of --categories "
+       "whose rules match, the fallback, or the quarantine"),
+    _f("top_label", "STRING", description="the top kept label, whatever the category"),
+    _f("category_rule", "STRING", description="why the row has its category, e.g. 'label:Cat (0.93)', "
+       "'object:Person (0.90)', 'faces:2', 'text:120 chars', 'fallback', 'unsafe', 'top_label'"),
     _f("labels", "RECORD", "REPEATED", fields=(
         _f("name", "STRING"), _f("score", "FLOAT64"), _f("mid", "STRING"))),
     _f("objects", "RECORD", "REPEATED", fields=(
@@ -76,6 +80,18 @@ ERRORS = (
 )
 
 TABLES = {"classifications": CLASSIFICATIONS, "errors": ERRORS}
+
+# The taxonomy as rows, written by `tools.refile` (not by the pipeline) for the
+# `taxonomy_categories` analysis: one row per name a rule matches (synonyms included).
+CATEGORY_RULES = (
+    _f("position", "INT64", "REQUIRED", "the category's place in the list: the smallest match wins"),
+    _f("category", "STRING", "REQUIRED"),
+    _f("kind", "STRING", "REQUIRED", "label, object, faces, text or fallback"),
+    _f("name", "STRING", description="label or object name, lower-case"),
+    _f("min_score", "FLOAT64", description="a label or object counts at this score or more"),
+    _f("min_count", "INT64", description="faces, or characters of text (spaces aside), at least this many"),
+)
+ALL_TABLES = {**TABLES, "category_rules": CATEGORY_RULES}
 KEY = ("bucket", "name", "generation")
 
 # BigQuery layout: day partitions keep date-bounded queries cheap; clustering
@@ -104,7 +120,7 @@ def duckdb_type(f: Field) -> str:
 
 def duckdb_ddl(table: str) -> str:
     """CREATE TABLE statement for DuckDB; the key makes re-runs upserts."""
-    fields = TABLES[table]
+    fields = ALL_TABLES[table]
     cols = ",\n  ".join(
         f'"{f.name}" {duckdb_type(f)}' + (" NOT NULL" if f.mode == "REQUIRED" else "") for f in fields)
     pk = ', PRIMARY KEY (bucket, name, generation)' if table == "classifications" else ""
@@ -121,11 +137,11 @@ def bigquery_schema(table: str) -> list[dict]:
         if f.fields:
             d["fields"] = [conv(c) for c in f.fields]
         return d
-    return [conv(f) for f in TABLES[table]]
+    return [conv(f) for f in ALL_TABLES[table]]
 
 
 def column_names(table: str) -> list[str]:
-    return [f.name for f in TABLES[table]]
+    return [f.name for f in ALL_TABLES[table]]
 
 
 def arrow_schema(table: str):
@@ -138,4 +154,4 @@ def arrow_schema(table: str):
     def conv(f: Field):
         t = pa.struct([pa.field(c.name, conv(c)) for c in f.fields]) if f.type == "RECORD" else scalar[f.type]
         return pa.list_(t) if f.mode == "REPEATED" else t
-    return pa.schema([pa.field(f.name, conv(f)) for f in TABLES[table]])
+    return pa.schema([pa.field(f.name, conv(f)) for f in ALL_TABLES[table]])

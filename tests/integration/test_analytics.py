@@ -52,6 +52,8 @@ def make_rows(seed: int = 7):
             "width": 64, "height": 48,
             "primary_category": labels[0]["name"].replace("'", "").replace('"', "").replace(";", "")
             .replace(" ", "_").replace("-", "") if labels else "uncategorized",
+            "top_label": labels[0]["name"] if labels else None,
+            "category_rule": f"label:{labels[0]['name']} ({labels[0]['score']:.2f})" if labels else "fallback",
             "labels": labels, "objects": objects,
             "safe_search": None if safe is None else {"adult": "VERY_UNLIKELY", "spoof": "UNLIKELY",
                                                        "medical": "UNLIKELY", "violence": "UNLIKELY",
@@ -178,6 +180,18 @@ def test_category_counts_match_the_rows__shares_sum_to_one(data):
     got = both("category_counts", data)
     assert got == want
     assert "stale" not in [g["category"] for g in got]
+
+
+def test_category_reasons_group_the_rules_without_scores__per_category(data):
+    import re
+    groups = defaultdict(list)
+    for r in data["latest"]:
+        groups[(r["primary_category"], re.sub(r" \([0-9.]+\)$", "", r["category_rule"]))].append(r["top_label"])
+    want = sorted(({"category": c, "rule": rule, "images": len(tops),
+                    "example_top_label": min((t for t in tops if t is not None), default=None)}
+                   for (c, rule), tops in groups.items()), key=lambda d: (d["category"], -d["images"], d["rule"]))
+    assert both("category_reasons", data) == want
+    assert any(w["rule"] == f"label:{ODD_LABEL}" for w in want)   # SQL punctuation in a label survives
 
 
 def test_daily_volume_counts_images_and_unsafe_per_day__utc_days(data):

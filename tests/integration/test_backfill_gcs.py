@@ -60,7 +60,7 @@ def test_copies_are_marked_and_not_relisted__category_prefix(bucket_run):
         r[3].removeprefix("gs://photos-backfill/") for r in bucket_run["rows"])
     assert all(b.metadata and b.metadata.get(COPY_MARKER, "").startswith("gs://photos-backfill/incoming/")
                for b in copies)
-    assert "gs://photos-backfill/classified/cat/animals/chelsea.jpg" in [r[3] for r in bucket_run["rows"]]
+    assert "gs://photos-backfill/classified/animals/animals/chelsea.jpg" in [r[3] for r in bucket_run["rows"]]
 
 
 def test_no_credential_wait__anonymous_on_emulator(bucket_run):

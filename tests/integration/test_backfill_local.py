@@ -53,8 +53,9 @@ def test_bad_files_become_error_rows_naming_the_problem__decode_stage(backfill):
 
 def test_photos_get_labels_a_person_would_use__real_models(backfill):
     rows = {r[0]: r for r in backfill["runs"][1]["rows"]}
-    assert rows["animals/chelsea.jpg"][1] == "cat"
-    assert rows["food/café au lait/coffee \"special\".JPG"][1] in ("espresso", "coffee")
+    # The default taxonomy (builtin:everyday) files them under everyday folders.
+    assert rows["animals/chelsea.jpg"][1] == "animals"
+    assert rows["food/café au lait/coffee \"special\".JPG"][1] == "food_and_drink"
     assert rows["misnamed/png named.jpg"][5] == "image/png"
     assert all(r[4] is True for r in rows.values())
 
@@ -62,7 +63,7 @@ def test_photos_get_labels_a_person_would_use__real_models(backfill):
 def test_copies_keep_the_relative_path__same_basename(backfill):
     copies = sorted(os.path.relpath(os.path.join(d, f), backfill["classified"])
                     for d, _, fs in os.walk(backfill["classified"]) for f in fs)
-    assert "cat/animals/chelsea.jpg" in copies and "cat/animals/2024/chelsea.jpg" in copies
+    assert "animals/animals/chelsea.jpg" in copies and "animals/animals/2024/chelsea.jpg" in copies
     # One copy per classified image plus the stale one planted before: nothing doubled, the stale one not copied.
     assert len(copies) == len(backfill["runs"][1]["rows"]) + 1
     for name, _, category_uri, *_ in backfill["runs"][1]["rows"]:

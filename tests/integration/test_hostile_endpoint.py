@@ -1,5 +1,6 @@
 """The local Vision endpoint over real HTTP: it reads only gs:// objects and inline content,
-never this machine's files, and refuses an oversized body before reading it."""
+never this machine's files, refuses an oversized body before reading it, and answers every
+malformed request with a 400 in the API's error shape."""
 import base64
 import http.client
 import io
@@ -103,3 +104,63 @@ def test_bad_content_length_is_400__not_a_number(endpoint):
     status, error = r.status, json.loads(r.read())["error"]
     conn.close()
     assert (status, error["status"]) == (400, "INVALID_ARGUMENT")
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    """(status, JSON answer) of one POST on its own connection; a dropped connection raises."""
+    host = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    try:
+        conn.request("POST", ANNOTATE_PATH, body=body, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("body,names", [
+    (b'[{"requests": []}]', "got a list"),
+    (b'{"requests": 5}', "'requests'"),
+    (b'{"requests": "abc"}', "'requests'"),
+    (b"[1]", "got a list"),
+    (b'{"requests": [1]}', "'requests[0]'"),
+    (b'{"requests": [{"image": {"content": "AAAA"}, "features": [{"type": 99}]}]}', "features[0].type"),
+    (b'{"requests": [{"features": [{"type": "LABEL_DETECTION", "maxResults": "x"}]}]}', "features[0].maxResults"),
+    (b'{"requests": [{"image": {"content": "%%%"}}]}', "Base64 decoding failed"),
+    (b'{"requests": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "Invalid JSON payload"),
+    (json.dumps({"requests": [{}] * 17}).encode(), "At most 16 images per request; got 17."),
+    (json.dumps({"requests": [{}] * 1000}).encode(), "got 1000"),
+], ids=["list body", "requests 5", "requests abc", "[1]", "request 1", "feature type 99", "maxResults x",
+        "content not base64", "nested 100000 deep", "17 images", "1000 images"])
+def test_malformed_request_is_400_in_the_api_error_shape__each_kind(endpoint, body, names):
+    status, answer = post(endpoint, body)
+    assert status == 400 and set(answer) == {"error"}
+    assert (answer["error"]["code"], answer["error"]["status"]) == (400, "INVALID_ARGUMENT")
+    assert names in answer["error"]["message"]
+    assert "labelAnnotations" in annotate(endpoint, {"content": base64.b64encode(jpeg()).decode()})  # still serving
+
+
+@pytest.mark.parametrize("uri", ["gs://b/..", "gs://bucket/..", "gs://bucket/.", "gs://b?x=1/y",
+                                 "gs://bucket?alt=json/y", "gs://Bucket/x.jpg", "gs://bucket/a\nb.jpg",
+                                 "gs://bucket/" + "n" * 1025, "gs://bucket/x.jpg#1e3"])
+def test_gcs_uri_against_the_naming_rules_is_invalid_argument__odd_names(endpoint, uri):
+    answer = annotate(endpoint, {"source": {"gcsImageUri": uri}})
+    assert answer["error"]["code"] == 3 and answer["error"]["message"].startswith("Invalid image URI")
+    assert len(answer["error"]["message"]) < 400
+
+
+def test_storage_error_names_the_rule_not_the_upstream_answer__missing_object(endpoint, gcs_server):
+    storage_client().create_bucket("hostile-missing")
+    answer = annotate(endpoint, {"source": {"gcsImageUri": "gs://hostile-missing/nothing-here.jpg"}})
+    message = answer["error"]["message"]
+    assert answer["error"]["code"] == 7 and "does not exist" in message
+    port = urllib.parse.urlsplit(gcs_server["url"]).port
+    assert not any(leak in message for leak in ("http", "127.0.0.1", str(port), "storage/v1", "download", "404"))
+
+
+def test_gcs_is_not_read_with_this_machines_credentials__no_emulator():
+    with running_endpoint("--fixed_labels", env={"STORAGE_EMULATOR_HOST": None}) as url:
+        answer = annotate(url, {"source": {"gcsImageUri": "gs://some-bucket/photo.jpg"}})
+    assert answer["error"]["code"] == 7
+    assert "STORAGE_EMULATOR_HOST" in answer["error"]["message"]
+    assert "--allow_cloud_storage" in answer["error"]["message"]

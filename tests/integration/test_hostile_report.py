@@ -1,5 +1,8 @@
 """The report with hostile data, opened in a real browser (Debian's headless Chromium).
 
+Thumbnails are made by the pipeline's decoder: formats outside its allow-list and
+images over its decode budget get none, and the thumbnailer's threads share the budget.
+
 Labels, OCR text, object and landmark names, object names (real files on disk
 with `<`, `"` and `>` in their names), categories and error messages carry
 script: a `<script>` element, an attribute break-out into `onerror`, and
@@ -8,15 +11,23 @@ writes into the tables, the page must run none of it and show all of it as text.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
+from PIL import EpsImagePlugin
 
 from tests.integration.streaming_support import small_jpeg
+from tests.unit.transforms.stages.test_image_formats import HOSTILE as HOSTILE_FILES
+from tools import bombs
 from tools.report.__main__ import main as report_main
 from tools.report.browser import Chromium
+from tools.report.thumbnails import make_thumbnail
 from transforms.records import ImageRef, error_row
 from transforms.sinks.duckdb_sink import connect, ensure_tables, upsert
+from transforms.stages.imaging import ImageError
 from transforms.stages.parse import response_to_row
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -127,3 +138,53 @@ def test_thumbnails_are_the_report_own_files__hostile_object_names(seen):
     assert all(src.startswith("thumbs/") and src.endswith(".jpg") for src in images)
     assert all((seen["out"] / src).is_file() for src in images)
 
+
+
+THUMBNAIL_CHILD = """
+import json, os, resource, sys
+from tools.report.thumbnails import make_thumbnails
+folder, out = sys.argv[1], sys.argv[2]
+rows = [{"uri": os.path.join(folder, n), "bucket": folder, "name": n, "generation": 1}
+        for n in sorted(os.listdir(folder))]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+names = make_thumbnails(rows, out, threads=8)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(json.dumps({"names": {os.path.basename(u): n for u, n in names.items()}, "grown": grown}))
+"""
+
+
+@pytest.fixture(scope="module")
+def thumbnailed(tmp_path_factory):
+    """make_thumbnails with 8 threads over a PPM, an EPS, an ICO bomb, two 100 Mpx PNGs and a photo."""
+    root = tmp_path_factory.mktemp("thumbs")
+    folder = root / "in"
+    folder.mkdir()
+    files = {"image.ppm": HOSTILE_FILES["PPM"], "image.eps": HOSTILE_FILES["EPS"],
+             "icon.ico": bombs.ico_png(9_000, full=True), "rgb-100mpx.png": bombs.png(10_000, 10_000, full=True),
+             "palette-100mpx.png": bombs.palette_png(10_000, full=True), "cat.jpg": small_jpeg("chelsea")}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    out = subprocess.run([sys.executable, "-c", THUMBNAIL_CHILD, str(folder), str(root / "thumbs")],
+                         capture_output=True, text=True, check=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_refused_images_get_no_thumbnail__ppm_eps_ico_bomb_100_mpx(thumbnailed):
+    names = thumbnailed["names"]
+    assert names["cat.jpg"] and names["cat.jpg"].endswith(".jpg")
+    assert {n for n, thumb in names.items() if thumb is None} == {
+        "image.ppm", "image.eps", "icon.ico", "rgb-100mpx.png", "palette-100mpx.png"}
+
+
+def test_thumbnailer_memory_stays_small__bombs_with_8_threads(thumbnailed):
+    assert thumbnailed["grown"] < 128 * 2**20, f"peak grew by {thumbnailed['grown'] / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "PPM"])
+def test_thumbnail_refuses_format_outside_allow_list__eps_never_reaches_ghostscript(fmt, monkeypatch):
+    def entered(self):
+        raise AssertionError("the EPS plugin was opened")
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", entered)
+    with pytest.raises(ImageError) as e:
+        make_thumbnail(HOSTILE_FILES[fmt])
+    assert e.value.code == "unsupported_format" and e.value.message.startswith(f"{fmt} is not an accepted")

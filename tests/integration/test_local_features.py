@@ -147,7 +147,7 @@ def test_all_six_features_end_to_end__backfill(tmp_path, model_dir, photos):
     assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 0
     con.close()
     assert set(rows) == {"astronaut.jpg", "page.png", "colours.png"}
-    assert rows["astronaut.jpg"][0] == "person" and rows["astronaut.jpg"][1] == 1 and rows["astronaut.jpg"][2] >= 1
+    assert rows["astronaut.jpg"][0] == "people" and rows["astronaut.jpg"][1] == 1 and rows["astronaut.jpg"][2] >= 1
     assert "markers" in rows["page.png"][3]
     assert rows["colours.png"][4] == 120
     assert all(r[5] is not None and "mtcnn" in r[6] for r in rows.values())

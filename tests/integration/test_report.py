@@ -97,7 +97,8 @@ def report(tmp_path_factory, model_dir):
     assert report_main([f"--duckdb={db}", f"--out={out}"]) == 0
 
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute("SELECT primary_category, objects, faces, dominant_colors, text FROM classifications").fetchall()
+    rows = con.execute("SELECT primary_category, objects, faces, dominant_colors, text, category_rule "
+                       "FROM classifications").fetchall()
     errors = con.execute("SELECT stage, code, uri, message FROM errors").fetchall()
     con.close()
     with Chromium(width=1280, height=900) as browser:
@@ -107,6 +108,13 @@ def report(tmp_path_factory, model_dir):
         browser.open(str(out / "errors.html"))
         seen_errors = browser.evaluate(OBSERVE_ERRORS)
     return {"rows": rows, "errors": errors, "seen": seen, "seen_errors": seen_errors, "out": out, "shot": shot}
+
+
+def test_each_card_says_why_its_image_is_there__category_rule(report):
+    rules = {r[5] for r in report["rows"]}
+    assert any(r.startswith("label:Cat") for r in rules)   # the everyday default, e.g. label:Cat (0.93)
+    for rule in rules:
+        assert f"Why here: {rule}" in report["seen"]["closedText"]
 
 
 def test_each_category_shows_its_images__real_run_and_vision_answers(report):

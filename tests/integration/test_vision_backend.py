@@ -49,7 +49,7 @@ def corpus_runs(tmp_path_factory, model_dir):
     expected = write_corpus(str(images))
     common = [f"--input={images}", FEATURES, f"--model_dir={model_dir}"]
     _run([*common, f"--duckdb={root / 'local.duckdb'}", f"--category_root={root / 'c_local'}"])
-    with running_endpoint("--model_dir", model_dir) as url:
+    with running_endpoint("--enable_control", "--model_dir", model_dir) as url:
         _run([*common, "--backend=vision", f"--vision_endpoint={url}", f"--duckdb={root / 'vision.duckdb'}",
               f"--category_root={root / 'c_vision'}"])
         stats = control(url, "stats")
@@ -88,7 +88,7 @@ def test_few_calls_carry_the_whole_small_backfill__bytes_sent(corpus_runs):
 @pytest.fixture(scope="module")
 def fast_endpoint():
     """An endpoint that answers without models: quota and fault tests need only speed."""
-    with running_endpoint("--fixed_labels") as url:
+    with running_endpoint("--fixed_labels", "--enable_control") as url:
         yield url
 
 

@@ -104,7 +104,7 @@ def _job(tmp_path, url: str, rls: str | None) -> list[dict]:
 def test_fewer_429s_than_workers_and_every_image_one_row__4_workers_one_bucket_one_job_wide_limit(tmp_path):
     # Without the job-wide limit each worker meets a 429 of its own before it knows the quota is
     # there (at least 4 here, 15.8 % of a short job's calls in the README's bench).
-    with running_endpoint(*BUCKET) as url, running_rate_limit_service(LIMIT_95) as rls:
+    with running_endpoint("--enable_control", *BUCKET) as url, running_rate_limit_service(LIMIT_95) as rls:
         counters = _job(tmp_path, url, rls)
         log = control(url, "stats")["log"]
     refused = sum(c["status"] == 429 for c in log)
@@ -123,7 +123,7 @@ def test_every_image_an_error_row_saying_why__rate_limit_service_unreachable(tmp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{s.getsockname()[1]}"      # nothing listens there once it is closed
-    with running_endpoint("--fixed_labels") as url:
+    with running_endpoint("--fixed_labels", "--enable_control") as url:
         rc = main([f"--input={images}", "--backend=vision", f"--vision_endpoint={url}", "--features=LABEL_DETECTION",
                    f"--duckdb={tmp_path / 'r.duckdb'}", f"--category_root={tmp_path / 'classified'}",
                    f"--vision_rate_limit_service={address}"])

@@ -29,7 +29,8 @@ def test_trickle_is_batched_across_bundles__streaming_vision(pubsub_host, model_
         with emulators.fake_gcs(str(tmp_path), pubsub_topic="vision-stream-events",
                                 pubsub_host=pubsub_host) as (gcs_url, _):
             env = stream_env(pubsub_host, gcs_url)
-            with emulator_env(STORAGE_EMULATOR_HOST=gcs_url), running_endpoint("--fixed_labels", env=env) as url:
+            with emulator_env(STORAGE_EMULATOR_HOST=gcs_url), \
+                    running_endpoint("--fixed_labels", "--enable_control", env=env) as url:
                 bucket = storage_client().create_bucket("vision-stream")
                 db = str(tmp_path / "r.duckdb")
                 proc = start_pipeline(tmp_path, env, sub, db, model_dir, "gs://vision-stream/classified",

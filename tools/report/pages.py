@@ -61,7 +61,7 @@ def _safe_search(row: dict) -> dict:
 
 
 def _facts(row: dict) -> list[str]:
-    facts = []
+    facts = [f"Why here: {row['category_rule']}"] if row.get("category_rule") else []   # the rule that filed it
     if row.get("objects"):
         facts.append("Objects: " + ", ".join(f"{o.get('name') or ''} {o.get('score') or 0:.0%}"
                                              for o in row["objects"][:6]))

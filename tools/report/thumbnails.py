@@ -4,6 +4,9 @@ Hot-linking gs:// objects would need credentials in the browser and a network;
 a report must open from disk anywhere. Originals are read through Beam's
 FileSystems, so local paths and gs:// work alike; when the original is gone the
 category copy is tried. Reads are I/O bound, so a small thread pool overlaps them.
+Images are decoded by the pipeline's own `decode_image`: the same format allow-list
+(an EPS never reaches Ghostscript), file size limit and decode budget, shared with
+every decode in flight in the process, so the pool's threads cannot add up to more.
 """
 from __future__ import annotations
 
@@ -12,12 +15,10 @@ import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from PIL import Image, ImageOps
-
 from transforms.clients import anonymous_beam_credentials_for_emulators
+from transforms.stages.imaging import MAX_FILE_BYTES, ImageError, decode_image
 
 MAX_SIDE = 360
-MAX_READ_BYTES = 64 * 2**20
 
 
 def thumbnail_name(row: dict) -> str:
@@ -28,18 +29,18 @@ def thumbnail_name(row: dict) -> str:
 def _read(uri: str) -> bytes:
     from apache_beam.io.filesystems import FileSystems
     with FileSystems.open(uri, compression_type="uncompressed") as f:
-        return f.read(MAX_READ_BYTES)
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError("read", "file_too_large", f"the file is over the {MAX_FILE_BYTES / 2**20:.0f} MiB limit")
+    return data
 
 
 def make_thumbnail(data: bytes, max_side: int = MAX_SIDE) -> tuple[bytes, tuple[int, int]]:
-    """JPEG bytes of the image shrunk to `max_side`, upright as a viewer shows it."""
-    with Image.open(io.BytesIO(data)) as src:
-        src.draft("RGB", (max_side, max_side))   # JPEG: decode at a reduced scale, cheap on big photos
-        im = ImageOps.exif_transpose(src).convert("RGB")
-        im.thumbnail((max_side, max_side))
-        out = io.BytesIO()
-        im.save(out, "JPEG", quality=80, optimize=True)
-        return out.getvalue(), im.size
+    """JPEG bytes of the image shrunk to `max_side`, upright as a viewer shows it; ImageError if refused."""
+    im, *_ = decode_image(data, max_side)
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=80, optimize=True)
+    return out.getvalue(), im.size
 
 
 def _one(row: dict, out_dir: str) -> str | None:

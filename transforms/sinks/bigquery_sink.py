@@ -77,8 +77,18 @@ class _EnsureTables(beam.DoFn):
             t.time_partitioning = bigquery.TimePartitioning(
                 type_=bigquery.TimePartitioningType.DAY, field=layout["timePartitioning"]["field"])
             t.clustering_fields = layout["clustering"]["fields"]
-            client.create_table(t, exists_ok=True)
+            add_missing_columns(client, client.create_table(t, exists_ok=True), table)
         yield True
+
+
+def add_missing_columns(client, existing, table: str) -> None:
+    """Append the nullable columns a table made by an older version lacks (BigQuery allows adding them)."""
+    from google.cloud import bigquery
+    have = {f.name for f in existing.schema}
+    missing = [f for f in bigquery_schema(table) if f["name"] not in have and f["mode"] != "REQUIRED"]
+    if missing:
+        existing.schema = list(existing.schema) + [bigquery.SchemaField.from_api_repr(f) for f in missing]
+        client.update_table(existing, ["schema"])
 
 
 class _LogLostErrors(beam.DoFn):

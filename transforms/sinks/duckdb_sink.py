@@ -19,21 +19,21 @@ import time
 import apache_beam as beam
 
 from transforms import metrics
-from transforms.schema import TABLES, arrow_schema, duckdb_ddl
+from transforms.schema import TABLES, arrow_schema, duckdb_ddl, duckdb_type
 from transforms.sinks.row_validation import ValidateTables
 from transforms.stage import StageOutput
 
 LOCK_WAIT_SECS = 300
 
 
-def connect(path: str, read_only: bool = False, wait_secs: float = LOCK_WAIT_SECS):
-    """Open the file, waiting for another writer's lock to be released."""
+def connect(path: str, read_only: bool = False, wait_secs: float = LOCK_WAIT_SECS, config: dict | None = None):
+    """Open the file, waiting for another writer's lock to be released; `config`: DuckDB settings."""
     import duckdb
     deadline = time.monotonic() + wait_secs
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(path, read_only=read_only)
+            con = duckdb.connect(path, read_only=read_only, config=config or {})
             con.execute("SET TimeZone='UTC'")
             return con
         except duckdb.IOException as e:
@@ -44,8 +44,12 @@ def connect(path: str, read_only: bool = False, wait_secs: float = LOCK_WAIT_SEC
 
 
 def ensure_tables(con) -> None:
+    """Create the tables, and add any nullable column a file written by an older version lacks."""
     for table in TABLES:
         con.execute(duckdb_ddl(table))
+        for f in TABLES[table]:
+            if f.mode != "REQUIRED":
+                con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{f.name}" {duckdb_type(f)}')
 
 
 def upsert(con, table: str, rows: list[dict]) -> None:

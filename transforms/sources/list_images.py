@@ -7,6 +7,12 @@ never on the launcher. Files whose
 extension is not an image type are counted and skipped, not errors; anything
 under the category root, and any object marked as a copy, is skipped so
 copies never classify themselves.
+
+A folder is walked without following links (transforms/sources/list_folder.py):
+a link with an image's name is an error row `read/symlink`, any other link is
+counted and skipped; a folder or entry the walk cannot read is an error row
+`list/unreadable_folder` or `list/unreadable`; a socket, FIFO or device with an
+image's name is an error row `read/not_a_file`.
 """
 from __future__ import annotations
 
@@ -17,9 +23,10 @@ import apache_beam as beam
 
 from transforms import metrics, progress
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
-from transforms.records import ImageRef
+from transforms.records import ImageRef, error_row
+from transforms.sources.list_folder import FILE, LINK, OTHER, UNREADABLE, UNREADABLE_FOLDER, Entry, walk_folder
 from transforms.sources.list_ranges import DEFAULT_RANGES, KeyRange, plan_boundaries, ranges_from
-from transforms.stage import StageOutput, no_errors
+from transforms.stage import ERRORS, StageOutput, no_errors, split_outputs
 
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
@@ -39,24 +46,6 @@ def is_image_name(name: str) -> bool:
 
 def _under(path: str, root: str) -> bool:
     return (path.rstrip("/") + "/").startswith(root.rstrip("/") + "/")
-
-
-def walk_folder(root: str, category_root: str):
-    """Yield (absolute path, stat) of every file under root, skipping the category root."""
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        if _under(folder, category_root):
-            continue
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.is_file():
-                yield entry.path, entry.stat()
 
 
 def object_ref(*, bucket: str, name: str, generation, prefix: str, category_root: str,
@@ -88,6 +77,7 @@ class _Tally:
         self.listed = metrics.counter("listed_images")
         self.skipped = metrics.counter("skipped_not_image")
         self.skipped_copies = metrics.counter("skipped_copies")
+        self.skipped_links = metrics.counter("skipped_links")
         self.tracker = None
 
     def count(self, outcome) -> bool:
@@ -101,10 +91,27 @@ class _Tally:
             self.skipped_copies.inc()
         elif outcome == "not_image":
             self.skipped.inc()
+        elif outcome == "link":
+            self.skipped_links.inc()
         return False
+
+    def count_error(self) -> None:
+        """An entry the listing found but turned into an error row: listed, so the total stays true."""
+        self.listed.inc()
+        if self.tracker:
+            self.tracker.add_listed()
+
+
+def _local_ref(root: str, entry: Entry) -> ImageRef:
+    st = entry.stat
+    return ImageRef(uri=entry.path, bucket=root, name=entry.rel, generation=st.st_mtime_ns if st else 0,
+                    rel_path=entry.rel, size_bytes=st.st_size if st and entry.kind == FILE else None,
+                    event_time=dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc).isoformat() if st else None)
 
 
 class _ListFolder(beam.DoFn):
+    """Images under a local folder; links, unreadable entries and special files on ERRORS (or counted)."""
+
     def __init__(self, category_root: str):
         self.category_root = category_root
         self.tally = _Tally()
@@ -112,15 +119,30 @@ class _ListFolder(beam.DoFn):
     def setup(self):
         self.tally.tracker = progress_tracker()
 
+    def _error(self, ref: ImageRef, stage: str, code: str, message: str):
+        self.tally.count_error()
+        return beam.pvalue.TaggedOutput(ERRORS, error_row(ref, stage, code, message))
+
     def process(self, root: str):
-        for path, st in walk_folder(root, self.category_root):
-            rel = os.path.relpath(path, root).replace(os.sep, "/")
-            ref = "not_image" if not is_image_name(path) else ImageRef(
-                uri=path, bucket=root, name=rel, generation=st.st_mtime_ns, rel_path=rel,
-                size_bytes=st.st_size,
-                event_time=dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc).isoformat())
-            if self.tally.count(ref):
-                yield ref
+        for entry in walk_folder(root, self.category_root):
+            image = is_image_name(entry.path)
+            if entry.kind == UNREADABLE_FOLDER:
+                yield self._error(_local_ref(root, entry), "list", entry.kind,
+                                  f"the folder could not be read, so nothing in it is listed: {entry.error}")
+            elif entry.kind == UNREADABLE:
+                yield self._error(_local_ref(root, entry), "list", entry.kind, f"could not be looked at: {entry.error}")
+            elif entry.kind == LINK and image:
+                yield self._error(_local_ref(root, entry), "read", "symlink",
+                                  "a symbolic link is not followed: the job reads only files inside the input folder")
+            elif entry.kind == OTHER and image:
+                yield self._error(_local_ref(root, entry), "read", "not_a_file",
+                                  "not a regular file (a socket, FIFO or device): not read")
+            elif entry.kind == FILE and image:
+                ref = _local_ref(root, entry)
+                if self.tally.count(ref):
+                    yield ref
+            else:
+                self.tally.count("link" if entry.kind == LINK else "not_image")
 
 
 class _PlanRanges(beam.DoFn):
@@ -215,13 +237,13 @@ class ListImages(beam.PTransform):
     def expand(self, pbegin):
         root = pbegin | "Root" >> beam.Create([self.input_path])
         if not self.input_path.startswith("gs://"):
-            images = (root
-                      | "List" >> beam.ParDo(_ListFolder(self.category_root))
-                      | "Spread" >> beam.Reshuffle())  # a folder is listed by one task: spread its images
-        else:
-            images = (root
-                      | "PlanRanges" >> beam.ParDo(_PlanRanges(self.listing_ranges))
-                      | "SpreadRanges" >> beam.Reshuffle()
-                      | "ListRanges" >> beam.ParDo(_ListRange(self.category_root)))
-        # A listing names only what exists: it turns no image away (a failed listing fails the job).
+            listed = split_outputs(root | "List" >> beam.ParDo(_ListFolder(self.category_root)).with_outputs(
+                ERRORS, main="images"), "images")
+            images = listed.ok | "Spread" >> beam.Reshuffle()  # a folder is listed by one task: spread its images
+            return StageOutput(images, listed.errors)
+        images = (root
+                  | "PlanRanges" >> beam.ParDo(_PlanRanges(self.listing_ranges))
+                  | "SpreadRanges" >> beam.Reshuffle()
+                  | "ListRanges" >> beam.ParDo(_ListRange(self.category_root)))
+        # A bucket listing names only what exists: it turns no image away (a failed listing fails the job).
         return StageOutput(images, no_errors(pbegin, "NoListingErrors"))

@@ -2,7 +2,8 @@
 `<category_root>/<category>/<path under the input>`.
 
 Keeping the relative path means two `photo.jpg` in different folders never
-collide. Copies in a bucket carry the `classified-copy-of` metadata key, so the
+collide. A local copy is never written through a symbolic link
+(transforms/stages/local_copy.py). Copies in a bucket carry the `classified-copy-of` metadata key, so the
 listing and the notification reader can recognise (and skip) them. A failed
 copy turns the image's result into an error row, so every image still ends as
 exactly one row.
@@ -16,7 +17,6 @@ write are tied by a generation precondition, so two workers cannot interleave.
 from __future__ import annotations
 
 import os
-import shutil
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -26,6 +26,7 @@ from transforms import metrics
 from transforms.clients import COPY_MARKER, split_gcs, storage_client
 from transforms.records import ImageRef, error_row
 from transforms.stage import ERRORS, split_outputs
+from transforms.stages.local_copy import open_local_source, write_copy
 
 COPY_GENERATION = "classified-copy-generation"   # metadata: the source generation a copy holds
 # Writing the same copy twice gives the same object, so retrying a copy is safe
@@ -76,13 +77,14 @@ class _Copy(beam.DoFn):
     def _copy(self, ref: ImageRef, dest: str):
         if dest.startswith("gs://"):
             self._copy_to_gcs(ref, *split_gcs(dest))
-        elif ref.is_gcs:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with FileSystems.open(ref.uri, compression_type="uncompressed") as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
+            return
+        rel_dest = dest[len(self.category_root.rstrip("/")) + 1:]
+        if ref.is_gcs:
+            with FileSystems.open(ref.uri, compression_type="uncompressed") as src:
+                write_copy(src, self.category_root, rel_dest)
         else:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            shutil.copy2(ref.uri, dest)
+            with open_local_source(ref.uri) as src:
+                write_copy(src, self.category_root, rel_dest, os.fstat(src.fileno()).st_mtime_ns)
 
     def _copy_to_gcs(self, ref: ImageRef, dest_bucket: str, dest_name: str, attempts: int = 5):
         from google.api_core.exceptions import PreconditionFailed

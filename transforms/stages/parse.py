@@ -7,7 +7,7 @@ backend's answers, so both backends give rows of one shape.
 from __future__ import annotations
 
 from transforms.records import ImageRef, utcnow_iso
-from transforms.stages.categories import category_name
+from transforms.taxonomy import TOP_LABEL, Taxonomy, categorize
 
 UNSAFE_LIKELIHOODS = ("LIKELY", "VERY_LIKELY")
 UNSAFE_KEYS = ("adult", "violence", "racy")
@@ -116,31 +116,33 @@ def _colors(resp: dict) -> list[dict]:
 
 def response_to_row(ref: ImageRef, resp: dict, *, backend: str, model_version: str | None,
                     min_confidence: float = 0.7, max_labels: int = 15,
-                    quarantine_category: str = "quarantine",
+                    quarantine_category: str = "quarantine", taxonomy: Taxonomy = TOP_LABEL,
                     analysed_size: tuple[int, int] | None = None,
                     content_type: str | None = None,
                     original_size: tuple[int, int] | None = None) -> dict:
     """The `classifications` row for one image; `category_uri` is filled by the copy step.
+
+    The category is the taxonomy's (transforms/taxonomy.py); the row also keeps the
+    top label and the rule that chose the category, so a user can see why.
 
     `analysed_size` is the size of the image the backend saw (pixel coordinates in
     the answer refer to it); `original_size` is the size of the stored image.
     """
     labels = _labels(resp, min_confidence, max_labels)
     safe_search = _safe_search(resp)
-    safe = is_safe(safe_search)
-    if safe is False:
-        category = category_name(quarantine_category)
-    else:
-        category = category_name(labels[0]["name"] if labels else None)
+    found = {"labels": labels, "objects": _objects(resp, min_confidence, analysed_size),
+             "is_safe": is_safe(safe_search), "faces": _faces(resp, analysed_size), "text": _text(resp)}
+    category, rule = categorize(found, taxonomy, quarantine_category)
     width, height = original_size or (None, None)
     return {
         "uri": ref.uri, "bucket": ref.bucket, "name": ref.name, "generation": ref.generation,
         "content_type": content_type or ref.content_type, "size_bytes": ref.size_bytes,
         "width": width, "height": height,
-        "primary_category": category, "labels": labels,
-        "objects": _objects(resp, min_confidence, analysed_size),
-        "safe_search": safe_search, "is_safe": safe,
-        "faces": _faces(resp, analysed_size), "text": _text(resp),
+        "primary_category": category, "top_label": labels[0]["name"] if labels else None,
+        "category_rule": rule, "labels": labels,
+        "objects": found["objects"],
+        "safe_search": safe_search, "is_safe": found["is_safe"],
+        "faces": found["faces"], "text": found["text"],
         "landmarks": _landmarks(resp), "logos": _logos(resp), "dominant_colors": _colors(resp),
         "backend": backend, "model_version": model_version,
         "event_time": ref.event_time or utcnow_iso(), "classified_at": utcnow_iso(),

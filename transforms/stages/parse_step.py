@@ -13,14 +13,15 @@ from transforms import metrics
 from transforms.records import AnnotatedImage, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.parse import response_error, response_to_row
+from transforms.taxonomy import TOP_LABEL, Taxonomy
 
 FEATURE_COLUMNS = ("labels", "objects", "safe_search", "faces", "text", "landmarks", "logos", "dominant_colors")
 
 
 class _Parse(beam.DoFn):
-    def __init__(self, min_confidence: float, max_labels: int, quarantine_category: str):
-        self.min_confidence, self.max_labels = min_confidence, max_labels
-        self.quarantine_category = quarantine_category
+    def __init__(self, options: "ParseOptions"):
+        self.min_confidence, self.max_labels = options.min_confidence, options.max_labels
+        self.quarantine_category, self.taxonomy = options.quarantine_category, options.taxonomy
         self.classified = metrics.counter("images_classified")
 
     def process(self, item: AnnotatedImage):
@@ -33,7 +34,7 @@ class _Parse(beam.DoFn):
             row = response_to_row(
                 item.ref, item.response, backend=item.backend, model_version=item.model_version,
                 min_confidence=self.min_confidence, max_labels=self.max_labels,
-                quarantine_category=self.quarantine_category, analysed_size=item.analysed_size,
+                quarantine_category=self.quarantine_category, taxonomy=self.taxonomy, analysed_size=item.analysed_size,
                 content_type=item.content_type, original_size=item.original_size)
         except Exception as e:  # noqa: BLE001 - a malformed answer is this image's error
             yield beam.pvalue.TaggedOutput(
@@ -55,6 +56,7 @@ class ParseOptions:
     min_confidence: float = 0.7
     max_labels: int = 15
     quarantine_category: str = "quarantine"
+    taxonomy: Taxonomy = TOP_LABEL      # --categories, parsed before the job starts
 
 
 class ParseAnnotations(beam.PTransform):
@@ -65,6 +67,5 @@ class ParseAnnotations(beam.PTransform):
         self.options = options
 
     def expand(self, annotated):
-        s = self.options
         return split_outputs(annotated | "Parse" >> beam.ParDo(
-            _Parse(s.min_confidence, s.max_labels, s.quarantine_category)).with_outputs(ERRORS, main="rows"), "rows")
+            _Parse(self.options)).with_outputs(ERRORS, main="rows"), "rows")

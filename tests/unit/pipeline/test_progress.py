@@ -151,7 +151,7 @@ def test_listing_gives_the_total_before_images_are_done__local_folder(tracker, t
     result.wait_until_finish()
     assert tracker.listed == 3
     assert listing_skips(result) == {"listed_images": 3, "listing_ranges": 0, "manifest_bad_lines": 0,
-                                     "skipped_not_image": 1, "skipped_copies": 0}
+                                     "skipped_not_image": 1, "skipped_copies": 0, "skipped_links": 0}
 
 
 def test_summary_names_categories_errors_throughput_and_places__tracker():

@@ -76,3 +76,11 @@ def test_help_lists_every_option__help_flag():
     assert out.returncode == 0
     for opt in OPTIONS:
         assert f"--{opt.name}" in out.stdout
+
+
+def test_input_inside_category_root_is_refused__input_is_a_link_into_it(tmp_path):
+    inside = tmp_path / "classified" / "cat"
+    inside.mkdir(parents=True)
+    os.symlink(inside, tmp_path / "in")
+    with pytest.raises(OptionsError, match="inside --category_root"):
+        resolve([f"--input={tmp_path / 'in'}", f"--category_root={tmp_path / 'classified'}"])

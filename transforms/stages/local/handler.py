@@ -34,6 +34,7 @@ def default_threads() -> int:
 
 
 LABEL_FEATURES = {"LABEL_DETECTION"}
+INTERNAL_KEYS = {"confirmed", "renamed_from"}  # box_names.py's notes, not part of Vision's shape
 FACE_USERS = {"FACE_DETECTION", "LABEL_DETECTION", "OBJECT_LOCALIZATION"}
 DETECTOR_USERS = {"LABEL_DETECTION", "OBJECT_LOCALIZATION"}
 
@@ -62,27 +63,30 @@ def face_labels(faces: list[dict], size: tuple[int, int] = (1, 1), detected: Seq
     return labels
 
 
-def salience(obj: dict) -> float:
-    """How much an object is what the photo shows: its score, discounted down to 0.85 for
-    a small box (full weight from a quarter of the photo up). It ranks labels
-    (`topicality`), so the primary category is the bus that fills a street scene, not a
-    face in it."""
+def box_area(obj: dict) -> float:
     v = obj["boundingPoly"]["normalizedVertices"]
-    area = max(0.0, v[2]["x"] - v[0]["x"]) * max(0.0, v[2]["y"] - v[0]["y"])
-    return obj["score"] * (0.85 + 0.15 * min(1.0, area / 0.25))
+    return max(0.0, v[2]["x"] - v[0]["x"]) * max(0.0, v[2]["y"] - v[0]["y"])
+
+
+def salience(score: float, area: float) -> float:
+    """How much a detected class is what the photo shows: its best score, discounted down
+    to 0.85 when its boxes together cover little of the photo (full weight from a quarter
+    up). It ranks labels (`topicality`), so the primary category is the bus that fills a
+    street scene or the six players round a table, not a face in it."""
+    return score * (0.85 + 0.15 * min(1.0, area / 0.25))
 
 
 def detector_labels(objects: list[dict]) -> list[dict]:
     """Each class the object detector found, as a label scored by its best box and ranked
-    by its most salient one (Vision also returns its objects' names among the labels)."""
+    by the area of all its boxes (Vision also returns its objects' names among the labels)."""
     best: dict[str, dict] = {}
+    area: dict[str, float] = {}
     for o in objects:
         name = o["name"]
-        entry = best.setdefault(name, {"mid": o.get("mid", ""), "description": name, "score": 0.0,
-                                       "topicality": 0.0})
+        entry = best.setdefault(name, {"mid": o.get("mid", ""), "description": name, "score": 0.0})
         entry["score"] = max(entry["score"], o["score"])
-        entry["topicality"] = max(entry["topicality"], salience(o))
-    return list(best.values())
+        area[name] = area.get(name, 0.0) + box_area(o)
+    return [{**e, "topicality": salience(e["score"], area[name])} for name, e in best.items()]
 
 
 def merge_labels(*groups: list[dict]) -> list[dict]:
@@ -125,9 +129,9 @@ class LocalModels:
             self.labeler = Labeler(model_dir, lane_threads)
             versions.append(Labeler.VERSION)
         if DETECTOR_USERS & feats:
-            from transforms.stages.local.detector import ObjectDetector
-            self.coco = ObjectDetector(model_dir, lane_threads)
-            versions.append(ObjectDetector.VERSION)
+            from transforms.stages.local.model_choice import coco_detector
+            self.coco = coco_detector(model_dir, lane_threads)
+            versions.append(self.coco.VERSION)
         if "OBJECT_LOCALIZATION" in feats:
             from transforms.stages.local.objects import load_fc_weight
             self.fc_weight = load_fc_weight(model_dir)
@@ -173,6 +177,8 @@ class LocalModels:
         """One Vision-shaped response dict per image, in order."""
         responses: list[dict] = [{} for _ in images]
         probs, cam_features, nsfw, detected, faces = self._run_models(images)
+        if probs is not None and self.coco is not None:
+            detected = self._timed("box_names", self._name_boxes, images, detected, probs)
         if probs is not None:
             self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
         if nsfw is not None:
@@ -218,12 +224,28 @@ class LocalModels:
         return (probs, cam_features, nsfw, detected if detected is not None else none,
                 faces if faces is not None else none)
 
+    def _name_boxes(self, images: Sequence, detected: list[list[dict]], whole: np.ndarray) -> list[list[dict]]:
+        """Each image's detector boxes checked by the classifier's reading of their crops
+        (box_names.py), all crops of the batch in one classifier call."""
+        from transforms.stages.local.box_names import crops_to_read, named_boxes
+
+        assert self.labeler is not None  # only called when the classifier ran
+        jobs = [(n, i, crop) for n, (im, boxes) in enumerate(zip(images, detected, strict=True))
+                for i, crop in crops_to_read(im, boxes)]
+        readings: list[dict[int, np.ndarray]] = [{} for _ in images]
+        if jobs:
+            probs, _ = self.labeler.predict(np.stack([self.labeler.normalise(crop) for _, _, crop in jobs]))
+            for (n, i, _), p in zip(jobs, probs, strict=True):
+                readings[n][i] = p
+        return [named_boxes(boxes, r, w) for boxes, r, w in zip(detected, readings, whole, strict=True)]
+
     def _add_labels_and_objects(self, responses, images, probs, cam_features, faces, detected) -> None:
         if "LABEL_DETECTION" in self.features:
+            from transforms.stages.local.box_names import agreeing_labels
             from transforms.stages.local.label_scale import classifier_labels
             for resp, im, p, f, d in zip(responses, images, probs, faces, detected, strict=True):
                 resp["labelAnnotations"] = merge_labels(
-                    face_labels(f, im.size, d), detector_labels(d), classifier_labels(p))
+                    face_labels(f, im.size, d), detector_labels(d), agreeing_labels(classifier_labels(p), d))
         if "OBJECT_LOCALIZATION" in self.features:
             from transforms.stages.local.objects import cam_objects, face_objects, not_covered
             for resp, im, p, fm, f, d in zip(responses, images, probs, cam_features, faces, detected, strict=True):
@@ -231,7 +253,8 @@ class LocalModels:
                 objs = d + not_covered(cam, d) + face_objects(f, im.size)
                 if self.detector is not None:
                     objs += self._timed("detector", self.detector.detect, im)
-                resp["localizedObjectAnnotations"] = sorted(objs, key=lambda a: -a["score"])
+                resp["localizedObjectAnnotations"] = sorted(
+                    ({k: v for k, v in o.items() if k not in INTERNAL_KEYS} for o in objs), key=lambda a: -a["score"])
 
     def _add_faces(self, responses, images, faces) -> None:
         from transforms.stages.local.faces import face_annotations

