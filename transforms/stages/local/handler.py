@@ -177,7 +177,7 @@ class LocalModels:
         """One Vision-shaped response dict per image, in order."""
         responses: list[dict] = [{} for _ in images]
         probs, cam_features, nsfw, detected, faces = self._run_models(images)
-        if probs is not None and self.coco is not None:
+        if probs is not None and self.coco is not None and not self.lanes:  # in lanes: named in _run_models
             detected = self._timed("box_names", self._name_boxes, images, detected, probs)
         if probs is not None:
             self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
@@ -202,19 +202,32 @@ class LocalModels:
         # (sessions.SessionConfig.lanes) the COCO detector, the heaviest model, has the side
         # thread and every session one intra-op thread, so each core runs one lane with no
         # thread-pool hand-offs; otherwise the face detector has it and the others use every core.
+        # In lanes the detector's lane also names its boxes (box_names.py) once the classifier,
+        # first on this lane, has read the whole photos: the two lanes then take about as long.
+        from concurrent.futures import Future
+
+        whole: Future = Future()
+
         def run_faces():
             return [self._timed("faces", self.faces.detect, im) for im in images] if self.faces else None
 
         def run_coco():
-            return self._timed("detector_coco", self.coco.detect_batch, images) if self.coco else None
+            if not self.coco:
+                return None
+            found = self._timed("detector_coco", self.coco.detect_batch, images)
+            read = whole.result() if self.lanes else None
+            return self._timed("box_names", self._name_boxes, images, found, read) if read is not None else found
 
         side, here = (run_coco, run_faces) if self.lanes else (run_faces, run_coco)
         pending = self._face_pool().submit(side)
         probs = cam_features = nsfw = None
-        if self.labeler is not None:
-            batch = self._timed("classifier_preprocess",
-                                lambda: np.stack([self.labeler.preprocess(im) for im in images]))
-            probs, cam_features = self._timed("classifier", self.labeler.predict, batch)
+        try:
+            if self.labeler is not None:
+                batch = self._timed("classifier_preprocess",
+                                    lambda: np.stack([self.labeler.preprocess(im) for im in images]))
+                probs, cam_features = self._timed("classifier", self.labeler.predict, batch)
+        finally:
+            whole.set_result(probs)  # None (no naming) when the classifier did not run or failed
         if self.safety is not None:
             batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
             nsfw = self._timed("safety", self.safety.predict, batch)
