@@ -31,7 +31,7 @@ from transforms.stages.imaging import decode_image
 from transforms.stages.local.build.quantize import int8_path, quantize
 
 RECORD = "INT8.json"
-RECIPE = "quantize/2 qdq per-channel s8 weights, u8 activations minmax, graph ends fp32; photo set at 640 px"
+RECIPE = "quantize/3 qdq per-channel s8 weights (7-bit), u8 activations minmax; photo set at 640 px"
 CALIBRATION_SIDE = 640  # what the pipeline shrinks images to for the default features
 
 

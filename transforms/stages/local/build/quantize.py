@@ -8,11 +8,12 @@ one photo into the input array(s) the model sees at run time.
 
 How (onnxruntime's recommended recipe for CPU): QDQ format, int8 weights per output
 channel (symmetric), uint8 activations with ranges from MinMax calibration on the
-photos, `reduce_range` so the int8 x uint8 products cannot saturate the AVX2 kernel
-(VPMADDUBSW, which this project's 2-core AVX2 machine uses; AVX-512 VNNI workers do
-not need it but lose nothing measurable). The graph is first shape-inferred and
-optimised (`quant_pre_process`), as onnxruntime asks, and a model older than opset
-13 is converted to 13, the first with per-channel QDQ.
+photos, `reduce_range` (7-bit weights) so the int8 x uint8 products cannot saturate the
+AVX2 kernel (VPMADDUBSW) of this project's 2-core machine. Of the variants measured on
+the photo set (README, "Local backend speed: what was tried") this one kept the most
+labels and categories of fp32. The graph is first shape-inferred and optimised
+(`quant_pre_process`), as onnxruntime asks, and a model older than opset 13 is
+converted to 13, the first with per-channel QDQ.
 
 Calibration photos must not include the quality bench's held-out kinds (see
 tools/photo_set.py): they would stop being an independent check.
@@ -70,8 +71,8 @@ def end_nodes(model) -> list[str]:
 
 
 def quantize(onnx_path: str, images: Iterable[Image.Image], preprocess: Callable[[Image.Image], object],
-             out_path: str | None = None, per_channel: bool = True, reduce_range: bool = False,
-             fp32_ends: bool = True, calibration: str = "minmax", keep_fp32: Sequence[str] = (),
+             out_path: str | None = None, per_channel: bool = True, reduce_range: bool = True,
+             fp32_ends: bool = False, calibration: str = "minmax", keep_fp32: Sequence[str] = (),
              weights: str = "int8") -> str:
     """Write the int8 (QDQ) copy of `onnx_path`, calibrated on `images` seen through
     `preprocess`; returns its path (`int8_path(onnx_path)` unless `out_path` is given).
