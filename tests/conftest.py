@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import pytest
 
@@ -52,28 +53,14 @@ def bq_url(tmp_path_factory):
 def bq_gcs(gcs_server, tmp_path_factory):
     """bqemulator that reads load-job files from fake-gcs-server (Beam's FILE_LOADS);
     sets BIGQUERY_EMULATOR_HOST for the clients in this process while it runs."""
-    with emulators.bq_emulator(str(tmp_path_factory.mktemp("bqgcs")), gcs_root=gcs_server["root"]) as url:
-        old = os.environ.get("BIGQUERY_EMULATOR_HOST")
-        os.environ["BIGQUERY_EMULATOR_HOST"] = url
-        try:
-            yield url
-        finally:
-            if old is None:
-                os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
-            else:
-                os.environ["BIGQUERY_EMULATOR_HOST"] = old
+    with emulators.bq_emulator(str(tmp_path_factory.mktemp("bqgcs")), gcs_root=gcs_server["root"]) as url, \
+            mock.patch.dict(os.environ, {"BIGQUERY_EMULATOR_HOST": url}):
+        yield url
 
 
 @pytest.fixture(scope="session")
 def firestore_host(tmp_path_factory):
     """gcloud's Firestore emulator; sets FIRESTORE_EMULATOR_HOST for the clients in this process while it runs."""
-    with emulators.firestore_emulator(str(tmp_path_factory.mktemp("firestore"))) as host:
-        old = os.environ.get("FIRESTORE_EMULATOR_HOST")
-        os.environ["FIRESTORE_EMULATOR_HOST"] = host
-        try:
-            yield host
-        finally:
-            if old is None:
-                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-            else:
-                os.environ["FIRESTORE_EMULATOR_HOST"] = old
+    with emulators.firestore_emulator(str(tmp_path_factory.mktemp("firestore"))) as host, \
+            mock.patch.dict(os.environ, {"FIRESTORE_EMULATOR_HOST": host}):
+        yield host

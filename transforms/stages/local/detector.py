@@ -107,6 +107,19 @@ def merge_nested(boxes: np.ndarray, scores: np.ndarray) -> list[tuple[np.ndarray
     return [(b, s) for b, s in kept]
 
 
+def coco_annotations(boxes: np.ndarray, raw: np.ndarray, cls: np.ndarray, names,
+                     nms_iou: float = NMS_IOU) -> list[dict]:
+    """One photo's candidate boxes (normalised corners, raw scores, COCO class ids) -> the Vision-style
+    object annotations: per-class NMS, nested boxes merged, one class per place."""
+    anns = []
+    for c in np.unique(cls):
+        idx = np.nonzero(cls == c)[0]
+        kept = idx[nms(boxes[idx], raw[idx], nms_iou)]
+        for box, score in merge_nested(boxes[kept], raw[kept]):
+            anns.append(_annotation(names[int(c)], vision_score(score), box, mid=f"coco:{int(c)}"))
+    return _one_class_per_place(anns)
+
+
 class ObjectDetector:
     """YOLOv3-tiny: RGB image -> Vision `localizedObjectAnnotations` dicts (COCO names)."""
 
@@ -173,11 +186,5 @@ class ObjectDetector:
             boxes = np.concatenate([f[0] for f in per_scale])
             raw = np.concatenate([f[1] for f in per_scale])
             cls = np.concatenate([f[2] for f in per_scale])
-            anns = []
-            for c in np.unique(cls):
-                idx = np.nonzero(cls == c)[0]
-                kept = idx[nms(boxes[idx], raw[idx], NMS_IOU)]
-                for box, score in merge_nested(boxes[kept], raw[kept]):
-                    anns.append(_annotation(self.names[int(c)], vision_score(score), box, mid=f"coco:{int(c)}"))
-            results.append(_one_class_per_place(anns))
+            results.append(coco_annotations(boxes, raw, cls, self.names))
         return results

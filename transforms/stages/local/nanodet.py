@@ -24,10 +24,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from transforms.stages.local.detector import _one_class_per_place, merge_nested, vision_name, vision_score
-from transforms.stages.local.faces import nms
+from transforms.stages.local.detector import coco_annotations, vision_name
 from transforms.stages.local.labeler import load_session
-from transforms.stages.local.objects import _annotation
 
 MODEL_FILE = "nanodet_g.onnx"
 VERSION = "nanodet-g-coco@human-models-3.0.4"
@@ -107,11 +105,5 @@ class NanoDetector:
             boxes = np.concatenate([f[0] for f in found])
             boxes = (boxes - np.array([left, top, left, top], np.float32)) / r / np.array([w, h, w, h], np.float32)
             raw, cls = np.concatenate([f[1] for f in found]), np.concatenate([f[2] for f in found])
-            anns = []
-            for c in np.unique(cls):
-                idx = np.nonzero(cls == c)[0]
-                kept = idx[nms(boxes[idx], raw[idx], NMS_IOU)]
-                for box, score in merge_nested(boxes[kept], raw[kept]):
-                    anns.append(_annotation(self.names[int(c)], vision_score(score), box, mid=f"coco:{int(c)}"))
-            results.append(_one_class_per_place(anns))
+            results.append(coco_annotations(boxes, raw, cls, self.names, NMS_IOU))
         return results

@@ -1,12 +1,14 @@
 """A discrete-event simulation of Vision callers against one quota, on a simulated clock.
 
 Each worker is one `Backpressure` (its own process in production) with
-`concurrency` call threads; threads take calls from one shared job, drive the
-controller's `waits()` generator, and meet the quota (tools/vision_quota.py)
-when a call is sent. As in the pipeline (SendGate), a worker takes a call from
-the job only while fewer than `gate` of its calls wait for their first slot;
-`gate=None` lets every thread hold one (the pipeline before the gate). Accepted calls answer after `latency`, 429s after
-`reject_latency`. Nothing sleeps: a run of minutes takes milliseconds, so the
+`concurrency` call threads; threads take calls from one shared job (one queue of
+its calls: any free worker takes the next, as Dataflow's work rebalancing hands
+them out, no worker owns a fixed share), drive the controller's `waits()`
+generator, and meet the quota (tools/vision_quota.py) when a call is sent. As in
+the pipeline (SendGate), a worker takes a call from the job only while fewer than
+`gate` of its calls wait for their first slot; `gate=None` lets every thread hold
+one (the pipeline before the gate). Accepted calls answer after `latency`, 429s
+after `reject_latency`. Nothing sleeps: a run of minutes takes milliseconds, so the
 controller can be measured shape by shape in unit tests.
 """
 from __future__ import annotations
