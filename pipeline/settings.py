@@ -40,6 +40,7 @@ class Settings:
     taxonomy: Taxonomy                   # --categories, read and checked here
     model_dir: str
     inference_batch_size: int
+    local_precision: str
     detector_model: str | None
     batch_max_wait_secs: float
     max_concurrent_requests: int
@@ -233,6 +234,7 @@ def resolve(argv: list[str]) -> tuple[Settings, PipelineOptions]:
         max_labels=o.max_labels, duckdb=duckdb, bigquery_dataset=o.bigquery_dataset,
         category_root=category_root.rstrip("/"), quarantine_category=o.quarantine_category,
         taxonomy=taxonomy, model_dir=model_dir, inference_batch_size=o.inference_batch_size,
+        local_precision=o.local_precision,
         detector_model=o.detector_model, batch_max_wait_secs=o.batch_max_wait_secs,
         max_concurrent_requests=o.max_concurrent_requests,
         vision_requests_per_minute=o.vision_requests_per_minute, vision_rate_limit=rate_limit,

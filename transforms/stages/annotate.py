@@ -39,6 +39,7 @@ class LocalModelsOptions:
     model_dir: str                        # local folder or gs:// path, built by `make setup`
     inference_batch_size: int = 16
     detector_model: str | None = None     # optional YOLO-style ONNX file for OBJECT_LOCALIZATION
+    precision: str = "fp32"              # the ONNX models' copies: fp32 or int8 (sessions.py)
 
 
 class AnnotateLocally(beam.PTransform):
@@ -50,7 +51,7 @@ class AnnotateLocally(beam.PTransform):
         s = self.options
         read = refs | "ReadImages" >> ReadImages(local_max_side(s.features))
         handler = LocalModelHandler(s.model_dir, s.features, s.inference_batch_size,
-                                    detector_model=s.detector_model)
+                                    detector_model=s.detector_model, precision=s.precision)
         inferred, dead = read.ok | "RunModels" >> RunInference(handler).with_exception_handling()
         annotated = inferred | "ToAnnotated" >> beam.Map(_to_annotated)
         failed = dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_to_errors)

@@ -110,7 +110,13 @@ class LocalModels:
     stage, which the benchmark reads.
     """
 
-    def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None):
+    def __init__(self, model_dir: str, features: Sequence[str], threads: int, detector_model: str | None = None,
+                 precision: str = "fp32"):
+        from transforms.stages.local import sessions
+
+        sessions.configure(sessions.with_env(sessions.SessionConfig(precision=precision)))
+        self.lanes = sessions.current().lanes
+        lane_threads = 1 if self.lanes else threads  # the four models of the two lanes
         self.features = feats = frozenset(features)
         self.labeler = self.safety = self.faces = self.ocr = self.detector = self.fc_weight = self.coco = None
         self.expressions = None
@@ -120,11 +126,11 @@ class LocalModels:
         # only when a feature asks for it, so a worker loads just what the job uses.
         if {"LABEL_DETECTION", "OBJECT_LOCALIZATION"} & feats:
             from transforms.stages.local.labeler import Labeler
-            self.labeler = Labeler(model_dir, threads)
+            self.labeler = Labeler(model_dir, lane_threads)
             versions.append(Labeler.VERSION)
         if DETECTOR_USERS & feats:
             from transforms.stages.local.model_choice import coco_detector
-            self.coco = coco_detector(model_dir, threads)
+            self.coco = coco_detector(model_dir, lane_threads)
             versions.append(self.coco.VERSION)
         if "OBJECT_LOCALIZATION" in feats:
             from transforms.stages.local.objects import load_fc_weight
@@ -135,7 +141,7 @@ class LocalModels:
                 versions.append(self.detector.version)
         if "SAFE_SEARCH_DETECTION" in feats:
             from transforms.stages.local.safety import SafetyModel
-            self.safety = SafetyModel(model_dir, threads)
+            self.safety = SafetyModel(model_dir, lane_threads)
             versions.append(SafetyModel.VERSION)
         if FACE_USERS & feats:
             from transforms.stages.local.faces import FaceDetector
@@ -171,7 +177,7 @@ class LocalModels:
         """One Vision-shaped response dict per image, in order."""
         responses: list[dict] = [{} for _ in images]
         probs, cam_features, nsfw, detected, faces = self._run_models(images)
-        if probs is not None and self.coco is not None:
+        if probs is not None and self.coco is not None and not self.lanes:  # in lanes: named in _run_models
             detected = self._timed("box_names", self._name_boxes, images, detected, probs)
         if probs is not None:
             self._add_labels_and_objects(responses, images, probs, cam_features, faces, detected)
@@ -192,22 +198,44 @@ class LocalModels:
 
     def _run_models(self, images: Sequence):
         """The batch through every loaded model: (probs, cam features, nsfw, detections, faces)."""
-        # The face detector runs on its own thread while the classifier and safe-search
-        # models run here: onnxruntime releases the GIL, so both cores stay busy.
-        pending_faces = (self._face_pool().submit(
-            lambda: [self._timed("faces", self.faces.detect, im) for im in images]) if self.faces else None)
+        # Two lanes, as onnxruntime releases the GIL: a side thread and this one. By default
+        # (sessions.SessionConfig.lanes) the COCO detector, the heaviest model, has the side
+        # thread and every session one intra-op thread, so each core runs one lane with no
+        # thread-pool hand-offs; otherwise the face detector has it and the others use every core.
+        # In lanes the detector's lane also names its boxes (box_names.py) once the classifier,
+        # first on this lane, has read the whole photos: the two lanes then take about as long.
+        from concurrent.futures import Future
+
+        whole: Future = Future()
+
+        def run_faces():
+            return [self._timed("faces", self.faces.detect, im) for im in images] if self.faces else None
+
+        def run_coco():
+            if not self.coco:
+                return None
+            found = self._timed("detector_coco", self.coco.detect_batch, images)
+            read = whole.result() if self.lanes else None
+            return self._timed("box_names", self._name_boxes, images, found, read) if read is not None else found
+
+        side, here = (run_coco, run_faces) if self.lanes else (run_faces, run_coco)
+        pending = self._face_pool().submit(side)
         probs = cam_features = nsfw = None
-        if self.labeler is not None:
-            batch = self._timed("classifier_preprocess",
-                                lambda: np.stack([self.labeler.preprocess(im) for im in images]))
-            probs, cam_features = self._timed("classifier", self.labeler.predict, batch)
+        try:
+            if self.labeler is not None:
+                batch = self._timed("classifier_preprocess",
+                                    lambda: np.stack([self.labeler.preprocess(im) for im in images]))
+                probs, cam_features = self._timed("classifier", self.labeler.predict, batch)
+        finally:
+            whole.set_result(probs)  # None (no naming) when the classifier did not run or failed
         if self.safety is not None:
             batch = self._timed("safety_preprocess", lambda: np.stack([self.safety.preprocess(im) for im in images]))
             nsfw = self._timed("safety", self.safety.predict, batch)
-        detected = (self._timed("detector_coco", self.coco.detect_batch, images) if self.coco is not None
-                    else [[] for _ in images])
-        faces = pending_faces.result() if pending_faces is not None else [[] for _ in images]
-        return probs, cam_features, nsfw, detected, faces
+        mine, theirs = here(), pending.result()
+        detected, faces = (theirs, mine) if self.lanes else (mine, theirs)
+        none: list[list[dict]] = [[] for _ in images]
+        return (probs, cam_features, nsfw, detected if detected is not None else none,
+                faces if faces is not None else none)
 
     def _name_boxes(self, images: Sequence, detected: list[list[dict]], whole: np.ndarray) -> list[list[dict]]:
         """Each image's detector boxes checked by the classifier's reading of their crops
@@ -254,13 +282,14 @@ class LocalModelHandler(ModelHandler[LoadedImage, PredictionResult, LocalModels]
     """LoadedImage -> PredictionResult(LoadedImage, Vision-shaped response)."""
 
     def __init__(self, model_dir: str, features: Sequence[str], batch_size: int = 16,
-                 threads: int = 0, detector_model: str | None = None):
+                 threads: int = 0, detector_model: str | None = None, precision: str = "fp32"):
         self.model_dir, self.features = model_dir, tuple(features)
         self.batch_size, self.threads, self.detector_model = batch_size, threads, detector_model
+        self.precision = precision
 
     def load_model(self) -> LocalModels:
         return LocalModels(self.model_dir, self.features, self.threads or default_threads(),
-                           self.detector_model)
+                           self.detector_model, self.precision)
 
     def run_inference(self, batch: Sequence[LoadedImage], model: LocalModels,
                       inference_args=None) -> Iterable[PredictionResult]:  # noqa: ARG002 - ModelHandler's signature

@@ -12,31 +12,14 @@ The model is read through Beam's FileSystems so `model_dir` may be local or gs:/
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
 from transforms.stages.local.model_choice import CLASSIFIER
+from transforms.stages.local.sessions import load_session
 
 MODEL_FILE = CLASSIFIER.file
 INPUT_SIZE = CLASSIFIER.input_size
 RESIZE_SHORT_SIDE = CLASSIFIER.resize_short_side
-
-
-def load_session(model_dir: str, filename: str, threads: int = 0) -> ort.InferenceSession:
-    """An onnxruntime CPU session for `model_dir`/`filename`, read through Beam's FileSystems.
-
-    threads=0 lets onnxruntime choose (one per core); set it when several sessions or
-    Beam threads share a worker's cores.
-    """
-    from apache_beam.io.filesystems import FileSystems
-
-    path = FileSystems.join(model_dir, filename)
-    with FileSystems.open(path) as f:
-        model_bytes = f.read()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
