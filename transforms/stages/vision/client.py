@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from transforms.stages.vision.backpressure import (
     FATAL,
@@ -35,7 +36,10 @@ from transforms.stages.vision.backpressure import (
     retry_after_seconds,
 )
 from transforms.stages.vision.deadline import AttemptDeadline, bound_attempts
-from transforms.stages.vision.job_limit import JobLimit, JobLimiter, JobLimitUnavailable
+from transforms.stages.vision.job_limit import JobLimiter, JobLimitUnavailable
+
+if TYPE_CHECKING:
+    from transforms.stages.vision.annotate import VisionOptions
 
 MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
 MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
@@ -195,18 +199,17 @@ _SHARED: dict[tuple, tuple] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_caller(endpoint: str | None, requests_per_minute: int, adaptive: bool, max_concurrent: int,
-                  run_id: str = "", job_limit: JobLimit | None = None, call_deadline_secs: float = CALL_TIMEOUT_SECS):
+def shared_caller(options: VisionOptions, adaptive: bool, run_id: str):
     """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process: one
     pacing state, one cap on concurrent calls, one gate on batches taken and one client of the job-wide
     limit per worker process."""
     from concurrent.futures import ThreadPoolExecutor
-    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id, job_limit, call_deadline_secs)
+    key = (options, adaptive, run_id)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            limiter = JobLimiter(job_limit) if job_limit else None
-            pacing = Backpressure(requests_per_minute, adaptive, job_limited=limiter is not None)
-            caller = VisionCaller(endpoint, pacing, timeout=call_deadline_secs, limiter=limiter)
-            _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"),
-                            SendGate())
+            limiter = JobLimiter(options.job_limit) if options.job_limit else None
+            pacing = Backpressure(options.requests_per_minute, adaptive, job_limited=limiter is not None)
+            caller = VisionCaller(options.endpoint, pacing, timeout=options.call_deadline_secs, limiter=limiter)
+            _SHARED[key] = (caller, ThreadPoolExecutor(options.max_concurrent_requests,
+                                                       thread_name_prefix="vision-call"), SendGate())
         return _SHARED[key]
