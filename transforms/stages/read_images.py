@@ -8,17 +8,15 @@ row, not a retry loop; so is an oversized, empty or undecodable file.
 """
 from __future__ import annotations
 
-import collections
-
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import metrics
 from transforms.clients import anonymous_beam_credentials_for_emulators, split_gcs, storage_client
 from transforms.records import ImageRef, LoadedImage, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.imaging import MAX_FILE_BYTES, ImageError, decode_image
+from transforms.stages.pending import PendingFutures, windowed
 
 NOT_FOUND = "the object no longer exists (deleted or overwritten before it was read)"
 _client = None
@@ -90,38 +88,36 @@ class _ReadAndDecode(beam.DoFn):
         self._pool.shutdown(wait=False)
 
     def start_bundle(self):
-        self._pending = collections.deque()
+        self._pending = PendingFutures()
 
     def _load(self, ref: ImageRef):
         try:
             data = read_bytes(ref)
-            return len(data), decode_image(data, self.max_side)
+            return ref, len(data), decode_image(data, self.max_side)
         except ImageError as e:
-            return 0, e
+            return ref, 0, e
         except Exception as e:  # noqa: BLE001 - whatever an image does, it must not stop the job
-            return 0, ImageError("decode", "unexpected", f"could not decode: {type(e).__name__}: {e}")
+            return ref, 0, ImageError("decode", "unexpected", f"could not decode: {type(e).__name__}: {e}")
 
-    def _emit(self, future, ref: ImageRef, timestamp, window):
-        nbytes, result = future.result()
+    def _emit(self, loaded, timestamp, window):
+        ref, nbytes, result = loaded
         if isinstance(result, ImageError):
             self.failed.inc()
-            value = beam.pvalue.TaggedOutput(ERRORS, WindowedValue(
-                error_row(ref, result.stage, result.code, result.message), timestamp, (window,)))
-            return value
+            return windowed(error_row(ref, result.stage, result.code, result.message), timestamp, window, ERRORS)
         self.read_bytes.update(nbytes)
         self.decoded.inc()
         image, content_type, width, height = result
-        return WindowedValue(LoadedImage(ref=ref, image=image, content_type=content_type, width=width,
-                                         height=height), timestamp, (window,))
+        return windowed(LoadedImage(ref=ref, image=image, content_type=content_type, width=width, height=height),
+                        timestamp, window)
 
     def process(self, ref: ImageRef, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        self._pending.append((self._pool.submit(self._load, ref), ref, timestamp, window))
-        while len(self._pending) > self.AHEAD or (self._pending and self._pending[0][0].done()):
-            yield self._emit(*self._pending.popleft())
+        self._pending.submit(self._pool, self._load, ref, timestamp=timestamp, window=window)
+        for done in self._pending.done(keep=self.AHEAD):
+            yield self._emit(*done)
 
     def finish_bundle(self):
-        while self._pending:
-            yield self._emit(*self._pending.popleft())
+        for done in self._pending.done(keep=0):
+            yield self._emit(*done)
 
 
 class ReadImages(beam.PTransform):

@@ -17,14 +17,12 @@ images (stage `annotate`), never a lost image or a failed job.
 """
 from __future__ import annotations
 
-import collections
-import uuid
 import zlib
 from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.utils.shared import Shared
 
 from transforms import metrics
 from transforms.clients import anonymous_beam_credentials_for_emulators
@@ -34,6 +32,7 @@ from transforms.stage import ERRORS, split_outputs
 from transforms.stages.backends import TEXT_FEATURES
 from transforms.stages.imaging import ImageError
 from transforms.stages.parse import rpc_code_name
+from transforms.stages.pending import PendingFutures, windowed
 from transforms.stages.vision.image_requests import (
     MAX_IMAGES_PER_CALL,
     URI_FALLBACK_CODES,
@@ -143,8 +142,9 @@ def _call(items, caller, features, outputs, allow_fallback: bool, on_sent=None):
 class _CallVision(beam.DoFn):
     """Batches of ImageRef in, AnnotatedImage and error rows out; calls run on a shared pool."""
 
-    def __init__(self, options: VisionOptions, adaptive: bool, run_id: str):
-        self.options, self.adaptive, self.run_id = options, adaptive, run_id
+    def __init__(self, options: VisionOptions, adaptive: bool):
+        self.options, self.adaptive = options, adaptive
+        self.process_vision = Shared()   # made with the graph: one per job and worker process
         self.counters = {k: metrics.counter(n) for k, n in (
             ("calls", "vision_calls"), ("attempts", "vision_attempts"), ("overloaded", "vision_calls_429"),
             ("transient", "vision_calls_retried_failures"), ("image_errors", "vision_image_errors"),
@@ -157,31 +157,29 @@ class _CallVision(beam.DoFn):
 
     def setup(self):
         # Late: google-cloud-vision is imported only by jobs that call Vision (setup runs on the workers).
-        from transforms.stages.vision.client import shared_caller
+        from transforms.stages.vision.client import ProcessVision
         anonymous_beam_credentials_for_emulators()
-        self.caller, self.pool, self.gate = shared_caller(self.options, self.adaptive, self.run_id)
+        self.vision = self.process_vision.acquire(lambda: ProcessVision(self.options, self.adaptive))
 
     def start_bundle(self):
-        self.pending = collections.deque()
+        self.pending = PendingFutures()
 
     def process(self, keyed_batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         _, refs = keyed_batch
-        leave = self.gate.enter()   # a batch is taken on only when the pacer is about to send (SendGate)
-        future = self.pool.submit(annotate_batch, list(refs), self.caller, self.options, leave)
-        self.pending.append((future, window, timestamp))
+        leave = self.vision.gate.enter()   # a batch is taken on only when the pacer is about to send (SendGate)
+        self.pending.submit(self.vision.pool, annotate_batch, list(refs), self.vision.caller, self.options, leave,
+                            timestamp=timestamp, window=window)
         # Keep at most twice the pool's width in flight; emit whatever has finished.
-        yield from self._drain(limit=2 * self.options.max_concurrent_requests)
+        yield from self._drain(keep=2 * self.options.max_concurrent_requests)
 
     def finish_bundle(self):
-        yield from self._drain(limit=0)
+        yield from self._drain(keep=0)
 
-    def _drain(self, limit: int):
-        while self.pending and (len(self.pending) > limit or self.pending[0][0].done()):
-            future, window, timestamp = self.pending.popleft()
-            for tag, value, stats in future.result():
+    def _drain(self, keep: int):
+        for outputs, timestamp, window in self.pending.done(keep):
+            for tag, value, stats in outputs:
                 self._count(stats)
-                wv = WindowedValue(value, timestamp, (window,))
-                yield beam.pvalue.TaggedOutput(tag, wv) if tag else wv
+                yield windowed(value, timestamp, window, tag)
 
     def _count(self, stats: dict) -> None:
         for key, counter in self.counters.items():
@@ -219,7 +217,6 @@ class AnnotateWithVision(beam.PTransform):
     def __init__(self, options: VisionOptions, adaptive: bool = True):
         super().__init__()
         self.options, self.adaptive = options, adaptive
-        self.run_id = uuid.uuid4().hex   # one pacing state per pipeline run and worker process
 
     def expand(self, refs):
         max_wait = self.options.batch_max_wait_secs or None
@@ -229,6 +226,6 @@ class AnnotateWithVision(beam.PTransform):
                    | "BatchImages" >> beam.GroupIntoBatches(MAX_IMAGES_PER_CALL,
                                                             max_buffering_duration_secs=max_wait)
                    | "SpreadBatches" >> beam.Reshuffle())
-        call = _CallVision(self.options, self.adaptive, self.run_id)
+        call = _CallVision(self.options, self.adaptive)
         called = batches | "CallVision" >> beam.ParDo(call).with_outputs(ERRORS, main="annotated")
         return split_outputs(called, "annotated")

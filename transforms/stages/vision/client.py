@@ -20,7 +20,6 @@ allow its images; that wait is part of `throttled_secs` too (and of
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,21 +194,16 @@ class VisionCaller:
         return True
 
 
-_SHARED: dict[tuple, tuple] = {}
-_SHARED_LOCK = threading.Lock()
+class ProcessVision:
+    """What every DoFn instance of a worker process shares for one job: one client and pacing state
+    (VisionCaller with its Backpressure), one pool of --max_concurrent_requests calls, one gate on
+    batches taken, and one client of the job-wide limit. Held per process through Beam's `Shared`
+    (which keeps it by weak reference, so it is a class instance; each DoFn keeps a strong one)."""
 
-
-def shared_caller(options: VisionOptions, adaptive: bool, run_id: str):
-    """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process: one
-    pacing state, one cap on concurrent calls, one gate on batches taken and one client of the job-wide
-    limit per worker process."""
-    from concurrent.futures import ThreadPoolExecutor
-    key = (options, adaptive, run_id)
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            limiter = JobLimiter(options.job_limit) if options.job_limit else None
-            pacing = Backpressure(options.requests_per_minute, adaptive, job_limited=limiter is not None)
-            caller = VisionCaller(options.endpoint, pacing, timeout=options.call_deadline_secs, limiter=limiter)
-            _SHARED[key] = (caller, ThreadPoolExecutor(options.max_concurrent_requests,
-                                                       thread_name_prefix="vision-call"), SendGate())
-        return _SHARED[key]
+    def __init__(self, options: VisionOptions, adaptive: bool):
+        from concurrent.futures import ThreadPoolExecutor
+        limiter = JobLimiter(options.job_limit) if options.job_limit else None
+        pacing = Backpressure(options.requests_per_minute, adaptive, job_limited=limiter is not None)
+        self.caller = VisionCaller(options.endpoint, pacing, timeout=options.call_deadline_secs, limiter=limiter)
+        self.pool = ThreadPoolExecutor(options.max_concurrent_requests, thread_name_prefix="vision-call")
+        self.gate = SendGate()

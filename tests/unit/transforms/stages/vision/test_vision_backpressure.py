@@ -229,7 +229,7 @@ def test_throttled_time_reaches_beams_counter__whole_seconds_carried_over():
     from transforms.stages.vision.annotate import VisionOptions, _CallVision
     options = VisionOptions(endpoint=None, features=(), max_labels=15, max_concurrent_requests=1,
                             requests_per_minute=0, batch_max_wait_secs=2.0, job_limit=None, call_deadline_secs=60.0)
-    dofn = _CallVision(options, adaptive=True, run_id="run")
+    dofn = _CallVision(options, adaptive=True)
     assert dofn.signaler.throttling_metric.metric_name.name == "cumulativeThrottlingSeconds"
     seen = {"secs": [], "msecs": []}
     dofn.signaler.throttling_metric = type("C", (), {"inc": lambda _s, n: seen["secs"].append(n)})()
