@@ -12,42 +12,35 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import metrics
-from transforms.clients import anonymous_beam_credentials_for_emulators, split_gcs, storage_client
+from transforms.clients import ProcessStorage, anonymous_beam_credentials_for_emulators, process_storage, split_gcs
 from transforms.records import ImageRef, LoadedImage, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.imaging import MAX_FILE_BYTES, ImageError, decode_image
 from transforms.stages.pending import PendingFutures, windowed
 
 NOT_FOUND = "the object no longer exists (deleted or overwritten before it was read)"
-_client = None
 
 
-def _storage():
-    global _client  # one client per worker process: it is thread-safe and pools connections
-    if _client is None:
-        _client = storage_client()
-    return _client
-
-
-def _read_generation(ref: ImageRef) -> bytes:
+def _read_generation(ref: ImageRef, storage: ProcessStorage) -> bytes:
     from google.api_core.exceptions import NotFound
     bucket, name = split_gcs(ref.uri)
     try:
         # No Range header: a range on a zero-byte object is answered 416. The size was
         # checked against the limit from the listing or notification already.
-        return _storage().bucket(bucket).blob(name, generation=ref.generation).download_as_bytes()
+        return storage.client.bucket(bucket).blob(name, generation=ref.generation).download_as_bytes()
     except NotFound:
         raise FileNotFoundError(ref.uri) from None
 
 
-def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The object's bytes, or ImageError naming why they cannot be had."""
+def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES, storage: ProcessStorage | None = None) -> bytes:
+    """The object's bytes, or ImageError naming why they cannot be had. `storage`: the caller's
+    ProcessStorage (default: this process's, acquired now)."""
     if ref.size_bytes is not None and ref.size_bytes > limit:
         raise ImageError("read", "file_too_large",
                          f"the file is {ref.size_bytes / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB")
     try:
         if ref.is_gcs and ref.generation:
-            data = _read_generation(ref)
+            data = _read_generation(ref, storage or process_storage())
         else:
             with FileSystems.open(ref.uri, compression_type="uncompressed") as f:
                 data = f.read(limit + 1)
@@ -82,6 +75,7 @@ class _ReadAndDecode(beam.DoFn):
     def setup(self):
         from concurrent.futures import ThreadPoolExecutor
         anonymous_beam_credentials_for_emulators()
+        self.storage = process_storage()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
 
     def teardown(self):
@@ -92,7 +86,7 @@ class _ReadAndDecode(beam.DoFn):
 
     def _load(self, ref: ImageRef):
         try:
-            data = read_bytes(ref)
+            data = read_bytes(ref, storage=self.storage)
             return ref, len(data), decode_image(data, self.max_side)
         except ImageError as e:
             return ref, 0, e

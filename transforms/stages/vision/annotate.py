@@ -25,7 +25,7 @@ from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
 from apache_beam.utils.shared import Shared
 
 from transforms import metrics
-from transforms.clients import anonymous_beam_credentials_for_emulators
+from transforms.clients import anonymous_beam_credentials_for_emulators, process_storage
 from transforms.metrics import NAMESPACE
 from transforms.records import AnnotatedImage, ImageRef, error_row
 from transforms.stage import ERRORS, split_outputs
@@ -159,6 +159,7 @@ class _CallVision(beam.DoFn):
         # Late: google-cloud-vision is imported only by jobs that call Vision (setup runs on the workers).
         from transforms.stages.vision.client import ProcessVision
         anonymous_beam_credentials_for_emulators()
+        self.storage = process_storage()   # kept here: calls read bytes through it on the pool's threads
         self.vision = self.process_vision.acquire(lambda: ProcessVision(self.options, self.adaptive))
 
     def start_bundle(self):
