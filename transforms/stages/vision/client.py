@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
 MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
-CALL_TIMEOUT_SECS = 60.0      # one attempt, connection to last byte (--vision_call_deadline_secs)
 
 
 @dataclass
@@ -119,9 +118,10 @@ def _deadline_exceeded(secs: float) -> Exception:
 
 
 class VisionCaller:
-    """A client plus the process's Backpressure (and job-wide limit, if any): `annotate(items) -> CallOutcome`."""
+    """A client plus the process's Backpressure (and job-wide limit, if any): `annotate(items) -> CallOutcome`.
+    `timeout` bounds one attempt, connection to last byte (--vision_call_deadline_secs)."""
 
-    def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float = CALL_TIMEOUT_SECS,
+    def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float,
                  max_attempts: int = MAX_ATTEMPTS, max_overload_secs: float = MAX_OVERLOAD_SECS,
                  sleep=time.sleep, clock=time.monotonic, client=None, limiter: JobLimiter | None = None):
         self.client = client if client is not None else make_client(endpoint)

@@ -216,7 +216,7 @@ class _Answer:
 def test_wait_after_429s_counts_as_throttled_time__quota_refusals(retry_after):
     from transforms.stages.vision.client import VisionCaller
     bp, clock = _bp()
-    caller = VisionCaller(None, bp, sleep=clock.sleep, clock=clock, client=_Answer(3, retry_after))
+    caller = VisionCaller(None, bp, timeout=60.0, sleep=clock.sleep, clock=clock, client=_Answer(3, retry_after))
     start = clock.t
     out = caller.annotate([{"content": b"x", "features": (("LABEL_DETECTION", 5),)}])
     assert out.responses == [{}] and out.overloaded == 3
