@@ -41,21 +41,25 @@ def read_source(p: beam.Pipeline, settings: Settings) -> StageOutput:
 def backend_options(settings: Settings) -> LocalModelsOptions | VisionOptions:
     """The annotation backend's own configuration, from the job's settings."""
     if settings.backend == "vision":
-        return VisionOptions(settings.vision_endpoint, settings.features, settings.max_labels,
-                             settings.max_concurrent_requests, settings.vision_requests_per_minute,
-                             settings.batch_max_wait_secs, settings.vision_rate_limit,
-                             settings.vision_call_deadline_secs)
-    return LocalModelsOptions(settings.features, settings.model_dir, settings.inference_batch_size,
-                              settings.detector_model, settings.local_precision)
+        return VisionOptions(
+            endpoint=settings.vision_endpoint, features=settings.features, max_labels=settings.max_labels,
+            max_concurrent_requests=settings.max_concurrent_requests,
+            requests_per_minute=settings.vision_requests_per_minute,
+            batch_max_wait_secs=settings.batch_max_wait_secs, job_limit=settings.vision_rate_limit,
+            call_deadline_secs=settings.vision_call_deadline_secs)
+    return LocalModelsOptions(features=settings.features, model_dir=settings.model_dir,
+                              inference_batch_size=settings.inference_batch_size,
+                              detector_model=settings.detector_model, precision=settings.local_precision)
 
 
 def parse_options(settings: Settings) -> ParseOptions:
-    return ParseOptions(settings.min_confidence, settings.max_labels, settings.quarantine_category,
-                        settings.taxonomy)
+    return ParseOptions(min_confidence=settings.min_confidence, max_labels=settings.max_labels,
+                        quarantine_category=settings.quarantine_category, taxonomy=settings.taxonomy)
 
 
 def sinks(settings: Settings) -> Sinks:
-    return Sinks(settings.duckdb, settings.bigquery_dataset, settings.streaming, settings.firestore)
+    return Sinks(duckdb=settings.duckdb, bigquery_dataset=settings.bigquery_dataset,
+                 streaming=settings.streaming, firestore=settings.firestore)
 
 
 def build_pipeline(p: beam.Pipeline, settings: Settings) -> StageOutput:

@@ -22,7 +22,7 @@ import os
 import apache_beam as beam
 
 from transforms import metrics, progress
-from transforms.clients import COPY_MARKER, split_gcs, storage_client
+from transforms.clients import COPY_MARKER, process_storage, split_gcs
 from transforms.records import ImageRef, error_row
 from transforms.sources.list_folder import FILE, LINK, OTHER, UNREADABLE, UNREADABLE_FOLDER, Entry, walk_folder
 from transforms.sources.list_ranges import DEFAULT_RANGES, KeyRange, plan_boundaries, ranges_from
@@ -156,23 +156,23 @@ class _PlanRanges(beam.DoFn):
         self.planned = metrics.counter("listing_ranges")
 
     def setup(self):
-        self.client = storage_client()
+        self.storage = process_storage()
         self.tracker = progress_tracker()
 
     def _first_keys(self, bucket: str, prefix: str):
         def first_keys(start: str, n: int) -> list:
-            return [b.name for b in self.client.list_blobs(
+            return [b.name for b in self.storage.client.list_blobs(
                 bucket, prefix=prefix or None, start_offset=start or None, max_results=n, fields="items(name)")]
         return first_keys
 
     def _more_than_a_page(self, bucket: str, prefix: str) -> bool:
-        blobs = self.client.list_blobs(bucket, prefix=prefix or None, page_size=PAGE, fields="nextPageToken")
+        blobs = self.storage.client.list_blobs(bucket, prefix=prefix or None, page_size=PAGE, fields="nextPageToken")
         next(blobs.pages, None)
         return blobs.next_page_token is not None
 
     def _folders(self, bucket: str):
         def folders(group: str) -> list:
-            pages = self.client.list_blobs(bucket, prefix=group or None, delimiter="/", page_size=PAGE,
+            pages = self.storage.client.list_blobs(bucket, prefix=group or None, delimiter="/", page_size=PAGE,
                                            fields="prefixes,nextPageToken").pages
             page = next(pages, None)   # one page only: a huge flat folder is never paged through
             return list(page.prefixes) if page is not None else []
@@ -202,11 +202,11 @@ class _ListRange(beam.DoFn):
         self.ranges_done = metrics.counter("listing_ranges_done")
 
     def setup(self):
-        self.client = storage_client()
+        self.storage = process_storage()
         self.tally.tracker = progress_tracker()
 
     def process(self, key_range: KeyRange):
-        blobs = self.client.list_blobs(
+        blobs = self.storage.client.list_blobs(
             key_range.bucket, prefix=key_range.prefix or None, start_offset=key_range.start,
             end_offset=key_range.end, page_size=PAGE)
         for blob in blobs:

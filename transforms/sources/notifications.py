@@ -31,7 +31,7 @@ import apache_beam as beam
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 
 from transforms import metrics
-from transforms.clients import COPY_MARKER, storage_client
+from transforms.clients import COPY_MARKER, process_storage
 from transforms.records import ImageRef, error_row
 from transforms.sources.list_images import is_image_name
 from transforms.sources.notification_fields import (
@@ -205,15 +205,13 @@ class _CompleteFromStorage(beam.DoFn):
         self.vanished = metrics.counter("notified_images_not_found")
 
     def setup(self):
-        self._client = None
+        self.storage = process_storage()
 
     def process(self, ref: ImageRef):
         if ref.size_bytes is not None:
             yield ref
             return
-        if self._client is None:
-            self._client = storage_client()
-        blob = self._client.bucket(ref.bucket).get_blob(ref.name, generation=ref.generation)
+        blob = self.storage.client.bucket(ref.bucket).get_blob(ref.name, generation=ref.generation)
         if blob is None:
             self.vanished.inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_row(

@@ -25,7 +25,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 
 from transforms import metrics
-from transforms.clients import storage_client
+from transforms.clients import process_storage
 from transforms.records import error_row
 from transforms.sources.list_images import _Tally, object_ref, progress_tracker
 from transforms.stage import ERRORS, StageOutput
@@ -143,13 +143,11 @@ class _ReadManifestFile(beam.DoFn):
 
     def setup(self):
         self.tally.tracker = progress_tracker()
-        self.client = None  # built on the first line without a generation: most manifests need none
+        self.storage = process_storage()   # its client is built on the first line without a generation
 
     def _current(self, parsed: dict) -> dict | None:
         """Fill a line without a generation from the object as it is now, so the key is the listing's."""
-        if self.client is None:
-            self.client = storage_client()
-        blob = self.client.bucket(parsed["bucket"]).get_blob(parsed["name"])
+        blob = self.storage.client.bucket(parsed["bucket"]).get_blob(parsed["name"])
         if blob is None:
             return None
         return {**parsed, "generation": blob.generation, "size": blob.size, "content_type": blob.content_type,

@@ -34,12 +34,13 @@ def _failed_batch_to_errors(failure):
 
 @dataclass(frozen=True)
 class LocalModelsOptions:
-    """What a job asks of the offline models: AnnotateLocally's whole configuration."""
+    """What a job asks of the offline models: AnnotateLocally's whole configuration. No defaults
+    here: they live once in pipeline/options.py, and pipeline/graph.py fills each field."""
     features: tuple[str, ...]
     model_dir: str                        # local folder or gs:// path, built by `make setup`
-    inference_batch_size: int = 16
-    detector_model: str | None = None     # optional YOLO-style ONNX file for OBJECT_LOCALIZATION
-    precision: str = "fp32"              # the ONNX models' copies: fp32 or int8 (sessions.py)
+    inference_batch_size: int
+    detector_model: str | None            # optional YOLO-style ONNX file for OBJECT_LOCALIZATION
+    precision: str                        # the ONNX models' copies: fp32 or int8 (sessions.py)
 
 
 class AnnotateLocally(beam.PTransform):

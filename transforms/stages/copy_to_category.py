@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from google.api_core.retry import Retry
 
 from transforms import metrics
-from transforms.clients import COPY_MARKER, split_gcs, storage_client
+from transforms.clients import COPY_MARKER, process_storage, split_gcs
 from transforms.records import ImageRef, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.local_copy import open_local_source, write_copy
@@ -67,12 +67,10 @@ class _Copy(beam.DoFn):
         self.kept = metrics.counter("copies_kept_same_or_newer")
 
     def setup(self):
-        self._client = None
+        self.storage = process_storage()
 
     def _gcs(self):
-        if self._client is None:
-            self._client = storage_client()
-        return self._client
+        return self.storage.client
 
     def _copy(self, ref: ImageRef, dest: str):
         if dest.startswith("gs://"):

@@ -38,7 +38,7 @@ def _box_from_poly(poly: dict | None, size: tuple[int, int] | None) -> list[floa
     return [min(xs), min(ys), max(xs), max(ys)]
 
 
-def _labels(resp: dict, min_conf: float, max_labels: int) -> list[dict]:
+def _labels(resp: dict, min_conf: float, max_labels: int | None) -> list[dict]:
     anns = [a for a in resp.get("labelAnnotations", []) if a.get("score", 0.0) >= min_conf]
     # Vision's list is in relevance order; `topicality` is that relevance when present.
     anns.sort(key=lambda a: a.get("topicality", a.get("score", 0.0)), reverse=True)
@@ -115,12 +115,15 @@ def _colors(resp: dict) -> list[dict]:
 
 
 def response_to_row(ref: ImageRef, resp: dict, *, backend: str, model_version: str | None,
-                    min_confidence: float = 0.7, max_labels: int = 15,
+                    min_confidence: float, max_labels: int | None = None,
                     quarantine_category: str = "quarantine", taxonomy: Taxonomy = TOP_LABEL,
                     analysed_size: tuple[int, int] | None = None,
                     content_type: str | None = None,
                     original_size: tuple[int, int] | None = None) -> dict:
     """The `classifications` row for one image; `category_uri` is filled by the copy step.
+
+    `min_confidence` and `max_labels` are the job's (pipeline/options.py); `max_labels=None`
+    keeps every label at or above the threshold.
 
     The category is the taxonomy's (transforms/taxonomy.py); the row also keeps the
     top label and the rule that chose the category, so a user can see why.

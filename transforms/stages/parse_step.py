@@ -13,15 +13,14 @@ from transforms import metrics
 from transforms.records import AnnotatedImage, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.parse import response_error, response_to_row
-from transforms.taxonomy import TOP_LABEL, Taxonomy
+from transforms.taxonomy import Taxonomy
 
 FEATURE_COLUMNS = ("labels", "objects", "safe_search", "faces", "text", "landmarks", "logos", "dominant_colors")
 
 
 class _Parse(beam.DoFn):
     def __init__(self, options: "ParseOptions"):
-        self.min_confidence, self.max_labels = options.min_confidence, options.max_labels
-        self.quarantine_category, self.taxonomy = options.quarantine_category, options.taxonomy
+        self.options = options
         self.classified = metrics.counter("images_classified")
 
     def process(self, item: AnnotatedImage):
@@ -30,12 +29,13 @@ class _Parse(beam.DoFn):
             code, message = err
             yield beam.pvalue.TaggedOutput(ERRORS, error_row(item.ref, "annotate", code, message))
             return
+        o = self.options
         try:
             row = response_to_row(
                 item.ref, item.response, backend=item.backend, model_version=item.model_version,
-                min_confidence=self.min_confidence, max_labels=self.max_labels,
-                quarantine_category=self.quarantine_category, taxonomy=self.taxonomy, analysed_size=item.analysed_size,
-                content_type=item.content_type, original_size=item.original_size)
+                min_confidence=o.min_confidence, max_labels=o.max_labels, quarantine_category=o.quarantine_category,
+                taxonomy=o.taxonomy, analysed_size=item.analysed_size, content_type=item.content_type,
+                original_size=item.original_size)
         except Exception as e:  # noqa: BLE001 - a malformed answer is this image's error
             yield beam.pvalue.TaggedOutput(
                 ERRORS, error_row(item.ref, "parse", "bad_response", f"could not parse the answer: {e!r}"))
@@ -52,11 +52,12 @@ class _Parse(beam.DoFn):
 
 @dataclass(frozen=True)
 class ParseOptions:
-    """How an answer becomes a row: ParseAnnotations' whole configuration."""
-    min_confidence: float = 0.7
-    max_labels: int = 15
-    quarantine_category: str = "quarantine"
-    taxonomy: Taxonomy = TOP_LABEL      # --categories, parsed before the job starts
+    """How an answer becomes a row: ParseAnnotations' whole configuration. No defaults here:
+    they live once in pipeline/options.py, and pipeline/graph.py fills each field."""
+    min_confidence: float
+    max_labels: int
+    quarantine_category: str
+    taxonomy: Taxonomy      # --categories, parsed before the job starts
 
 
 class ParseAnnotations(beam.PTransform):

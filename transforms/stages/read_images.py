@@ -8,48 +8,39 @@ row, not a retry loop; so is an oversized, empty or undecodable file.
 """
 from __future__ import annotations
 
-import collections
-
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import metrics
-from transforms.clients import anonymous_beam_credentials_for_emulators, split_gcs, storage_client
+from transforms.clients import ProcessStorage, anonymous_beam_credentials_for_emulators, process_storage, split_gcs
 from transforms.records import ImageRef, LoadedImage, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.imaging import MAX_FILE_BYTES, ImageError, decode_image
+from transforms.stages.pending import PendingFutures, windowed
 
 NOT_FOUND = "the object no longer exists (deleted or overwritten before it was read)"
-_client = None
 
 
-def _storage():
-    global _client  # one client per worker process: it is thread-safe and pools connections
-    if _client is None:
-        _client = storage_client()
-    return _client
-
-
-def _read_generation(ref: ImageRef) -> bytes:
+def _read_generation(ref: ImageRef, storage: ProcessStorage) -> bytes:
     from google.api_core.exceptions import NotFound
     bucket, name = split_gcs(ref.uri)
     try:
         # No Range header: a range on a zero-byte object is answered 416. The size was
         # checked against the limit from the listing or notification already.
-        return _storage().bucket(bucket).blob(name, generation=ref.generation).download_as_bytes()
+        return storage.client.bucket(bucket).blob(name, generation=ref.generation).download_as_bytes()
     except NotFound:
         raise FileNotFoundError(ref.uri) from None
 
 
-def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The object's bytes, or ImageError naming why they cannot be had."""
+def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES, storage: ProcessStorage | None = None) -> bytes:
+    """The object's bytes, or ImageError naming why they cannot be had. `storage`: the caller's
+    ProcessStorage (default: this process's, acquired now)."""
     if ref.size_bytes is not None and ref.size_bytes > limit:
         raise ImageError("read", "file_too_large",
                          f"the file is {ref.size_bytes / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB")
     try:
         if ref.is_gcs and ref.generation:
-            data = _read_generation(ref)
+            data = _read_generation(ref, storage or process_storage())
         else:
             with FileSystems.open(ref.uri, compression_type="uncompressed") as f:
                 data = f.read(limit + 1)
@@ -84,44 +75,43 @@ class _ReadAndDecode(beam.DoFn):
     def setup(self):
         from concurrent.futures import ThreadPoolExecutor
         anonymous_beam_credentials_for_emulators()
+        self.storage = process_storage()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
 
     def teardown(self):
         self._pool.shutdown(wait=False)
 
     def start_bundle(self):
-        self._pending = collections.deque()
+        self._pending = PendingFutures()
 
     def _load(self, ref: ImageRef):
         try:
-            data = read_bytes(ref)
-            return len(data), decode_image(data, self.max_side)
+            data = read_bytes(ref, storage=self.storage)
+            return ref, len(data), decode_image(data, self.max_side)
         except ImageError as e:
-            return 0, e
+            return ref, 0, e
         except Exception as e:  # noqa: BLE001 - whatever an image does, it must not stop the job
-            return 0, ImageError("decode", "unexpected", f"could not decode: {type(e).__name__}: {e}")
+            return ref, 0, ImageError("decode", "unexpected", f"could not decode: {type(e).__name__}: {e}")
 
-    def _emit(self, future, ref: ImageRef, timestamp, window):
-        nbytes, result = future.result()
+    def _emit(self, loaded, timestamp, window):
+        ref, nbytes, result = loaded
         if isinstance(result, ImageError):
             self.failed.inc()
-            value = beam.pvalue.TaggedOutput(ERRORS, WindowedValue(
-                error_row(ref, result.stage, result.code, result.message), timestamp, (window,)))
-            return value
+            return windowed(error_row(ref, result.stage, result.code, result.message), timestamp, window, ERRORS)
         self.read_bytes.update(nbytes)
         self.decoded.inc()
         image, content_type, width, height = result
-        return WindowedValue(LoadedImage(ref=ref, image=image, content_type=content_type, width=width,
-                                         height=height), timestamp, (window,))
+        return windowed(LoadedImage(ref=ref, image=image, content_type=content_type, width=width, height=height),
+                        timestamp, window)
 
     def process(self, ref: ImageRef, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        self._pending.append((self._pool.submit(self._load, ref), ref, timestamp, window))
-        while len(self._pending) > self.AHEAD or (self._pending and self._pending[0][0].done()):
-            yield self._emit(*self._pending.popleft())
+        self._pending.submit(self._pool, self._load, ref, timestamp=timestamp, window=window)
+        for done in self._pending.done(keep=self.AHEAD):
+            yield self._emit(*done)
 
     def finish_bundle(self):
-        while self._pending:
-            yield self._emit(*self._pending.popleft())
+        for done in self._pending.done(keep=0):
+            yield self._emit(*done)
 
 
 class ReadImages(beam.PTransform):

@@ -281,7 +281,7 @@ class LocalModels:
 class LocalModelHandler(ModelHandler[LoadedImage, PredictionResult, LocalModels]):
     """LoadedImage -> PredictionResult(LoadedImage, Vision-shaped response)."""
 
-    def __init__(self, model_dir: str, features: Sequence[str], batch_size: int = 16,
+    def __init__(self, model_dir: str, features: Sequence[str], batch_size: int,
                  threads: int = 0, detector_model: str | None = None, precision: str = "fp32"):
         self.model_dir, self.features = model_dir, tuple(features)
         self.batch_size, self.threads, self.detector_model = batch_size, threads, detector_model

@@ -17,23 +17,22 @@ images (stage `annotate`), never a lost image or a failed job.
 """
 from __future__ import annotations
 
-import collections
-import uuid
 import zlib
 from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.components.adaptive_throttler import ThrottlingSignaler
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.utils.shared import Shared
 
 from transforms import metrics
-from transforms.clients import anonymous_beam_credentials_for_emulators
+from transforms.clients import anonymous_beam_credentials_for_emulators, process_storage
 from transforms.metrics import NAMESPACE
 from transforms.records import AnnotatedImage, ImageRef, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.backends import TEXT_FEATURES
 from transforms.stages.imaging import ImageError
 from transforms.stages.parse import rpc_code_name
+from transforms.stages.pending import PendingFutures, windowed
 from transforms.stages.vision.image_requests import (
     MAX_IMAGES_PER_CALL,
     URI_FALLBACK_CODES,
@@ -53,29 +52,16 @@ def send_max_side(features) -> int:
 
 @dataclass(frozen=True)
 class VisionOptions:
-    """What a job asks of Cloud Vision: AnnotateWithVision's whole configuration."""
+    """What a job asks of Cloud Vision: AnnotateWithVision's whole configuration, kept whole by its
+    steps. No defaults here: they live once in pipeline/options.py, and pipeline/graph.py fills each field."""
     endpoint: str | None                     # None: Google's; a local stand-in over http
     features: tuple[str, ...]
-    max_labels: int = 15
-    max_concurrent_requests: int = 8          # per worker
-    requests_per_minute: int = 0              # optional hard cap per worker; 0 = none
-    batch_max_wait_secs: float = 2.0          # longest wait for a batch of MAX_IMAGES_PER_CALL to fill
-    job_limit: JobLimit | None = None         # a limit shared by every worker (job_limit.py); None = none
-    call_deadline_secs: float = 60.0          # one attempt, connection to last byte; then retried
-
-
-@dataclass(frozen=True)
-class VisionConfig:
-    """What each call needs, derived once from VisionOptions."""
-    endpoint: str | None
-    features: tuple[tuple[str, int], ...]   # (feature name, max results)
-    max_side: int
-    max_concurrent: int
-    requests_per_minute: int
-    adaptive: bool
-    run_id: str                             # one pacing state per pipeline run and worker process
-    job_limit: JobLimit | None = None       # asked before every attempt, on the worker (never at graph build)
-    call_deadline_secs: float = 60.0
+    max_labels: int
+    max_concurrent_requests: int             # per worker
+    requests_per_minute: int                 # optional hard cap per worker; 0 = none
+    batch_max_wait_secs: float               # longest wait for a batch of MAX_IMAGES_PER_CALL to fill
+    job_limit: JobLimit | None               # a limit shared by every worker (job_limit.py); None = none
+    call_deadline_secs: float                # one attempt, connection to last byte; then retried
 
 
 def feature_list(features, max_labels: int) -> tuple[tuple[str, int], ...]:
@@ -83,45 +69,46 @@ def feature_list(features, max_labels: int) -> tuple[tuple[str, int], ...]:
     return tuple((f, max_labels if f == "LABEL_DETECTION" else 50) for f in features)
 
 
-def annotate_batch(refs, caller, cfg: VisionConfig, on_sent=None) -> list[tuple[str | None, object, dict]]:
+def annotate_batch(refs, caller, options: VisionOptions, on_sent=None) -> list[tuple[str | None, object, dict]]:
     """Prepare, call and fall back for one batch. Runs on a pool thread: returns
     [(tag, value, stats)] and touches no Beam metrics (they belong to the bundle thread).
     `on_sent` (SendGate's `leave`) is called when the first call is let go, and at the end."""
     try:
-        return _annotate_batch(refs, caller, cfg, on_sent)
+        return _annotate_batch(refs, caller, feature_list(options.features, options.max_labels),
+                               send_max_side(options.features), on_sent)
     finally:
         if on_sent is not None:
             on_sent()
 
 
-def _annotate_batch(refs, caller, cfg: VisionConfig, on_sent) -> list[tuple[str | None, object, dict]]:
+def _annotate_batch(refs, caller, features, max_side: int, on_sent) -> list[tuple[str | None, object, dict]]:
     outputs: list[tuple[str | None, object, dict]] = []
     first = []
     for ref in refs:
         req = by_uri(ref)
         if req is None:
-            req = _bytes_or_error(ref, cfg, outputs)
+            req = _bytes_or_error(ref, max_side, outputs)
         if req is not None:
             first.append(req)
-    resend = _call(first, caller, cfg, outputs, allow_fallback=True, on_sent=on_sent)
-    second = [r for r in (_bytes_or_error(ref, cfg, outputs) for ref in resend) if r is not None]
-    _call(second, caller, cfg, outputs, allow_fallback=False)
+    resend = _call(first, caller, features, outputs, allow_fallback=True, on_sent=on_sent)
+    second = [r for r in (_bytes_or_error(ref, max_side, outputs) for ref in resend) if r is not None]
+    _call(second, caller, features, outputs, allow_fallback=False)
     return outputs
 
 
-def _bytes_or_error(ref, cfg, outputs):
+def _bytes_or_error(ref, max_side: int, outputs):
     try:
-        return by_bytes(ref, cfg.max_side)
+        return by_bytes(ref, max_side)
     except ImageError as e:
         outputs.append((ERRORS, error_row(ref, e.stage, e.code, e.message), {"unreadable": 1}))
         return None
 
 
-def _call(items, caller, cfg, outputs, allow_fallback: bool, on_sent=None):
+def _call(items, caller, features, outputs, allow_fallback: bool, on_sent=None):
     """Call Vision for `items`; append outputs; return refs sent by URI that should go again as bytes."""
     resend = []
     for chunk in split_for_calls(items):
-        outcome = caller.annotate([i.as_call_item(cfg.features) for i in chunk], on_sent=on_sent)
+        outcome = caller.annotate([i.as_call_item(features) for i in chunk], on_sent=on_sent)
         stats = {"calls": 1, "attempts": outcome.attempts, "overloaded": outcome.overloaded,
                  "transient": outcome.transient_failures, "throttled": outcome.throttled_secs,
                  "rate_limited": outcome.rate_limited_secs, "images_per_call": len(chunk)}
@@ -155,8 +142,9 @@ def _call(items, caller, cfg, outputs, allow_fallback: bool, on_sent=None):
 class _CallVision(beam.DoFn):
     """Batches of ImageRef in, AnnotatedImage and error rows out; calls run on a shared pool."""
 
-    def __init__(self, cfg: VisionConfig):
-        self.cfg = cfg
+    def __init__(self, options: VisionOptions, adaptive: bool):
+        self.options, self.adaptive = options, adaptive
+        self.process_vision = Shared()   # made with the graph: one per job and worker process
         self.counters = {k: metrics.counter(n) for k, n in (
             ("calls", "vision_calls"), ("attempts", "vision_attempts"), ("overloaded", "vision_calls_429"),
             ("transient", "vision_calls_retried_failures"), ("image_errors", "vision_image_errors"),
@@ -169,33 +157,30 @@ class _CallVision(beam.DoFn):
 
     def setup(self):
         # Late: google-cloud-vision is imported only by jobs that call Vision (setup runs on the workers).
-        from transforms.stages.vision.client import shared_caller
+        from transforms.stages.vision.client import ProcessVision
         anonymous_beam_credentials_for_emulators()
-        self.caller, self.pool, self.gate = shared_caller(
-            self.cfg.endpoint, self.cfg.requests_per_minute, self.cfg.adaptive, self.cfg.max_concurrent,
-            self.cfg.run_id, self.cfg.job_limit, self.cfg.call_deadline_secs)
+        self.storage = process_storage()   # kept here: calls read bytes through it on the pool's threads
+        self.vision = self.process_vision.acquire(lambda: ProcessVision(self.options, self.adaptive))
 
     def start_bundle(self):
-        self.pending = collections.deque()
+        self.pending = PendingFutures()
 
     def process(self, keyed_batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         _, refs = keyed_batch
-        leave = self.gate.enter()   # a batch is taken on only when the pacer is about to send (SendGate)
-        future = self.pool.submit(annotate_batch, list(refs), self.caller, self.cfg, leave)
-        self.pending.append((future, window, timestamp))
+        leave = self.vision.gate.enter()   # a batch is taken on only when the pacer is about to send (SendGate)
+        self.pending.submit(self.vision.pool, annotate_batch, list(refs), self.vision.caller, self.options, leave,
+                            timestamp=timestamp, window=window)
         # Keep at most twice the pool's width in flight; emit whatever has finished.
-        yield from self._drain(limit=2 * self.cfg.max_concurrent)
+        yield from self._drain(keep=2 * self.options.max_concurrent_requests)
 
     def finish_bundle(self):
-        yield from self._drain(limit=0)
+        yield from self._drain(keep=0)
 
-    def _drain(self, limit: int):
-        while self.pending and (len(self.pending) > limit or self.pending[0][0].done()):
-            future, window, timestamp = self.pending.popleft()
-            for tag, value, stats in future.result():
+    def _drain(self, keep: int):
+        for outputs, timestamp, window in self.pending.done(keep):
+            for tag, value, stats in outputs:
                 self._count(stats)
-                wv = WindowedValue(value, timestamp, (window,))
-                yield beam.pvalue.TaggedOutput(tag, wv) if tag else wv
+                yield windowed(value, timestamp, window, tag)
 
     def _count(self, stats: dict) -> None:
         for key, counter in self.counters.items():
@@ -232,19 +217,16 @@ class AnnotateWithVision(beam.PTransform):
 
     def __init__(self, options: VisionOptions, adaptive: bool = True):
         super().__init__()
-        self.cfg = VisionConfig(
-            endpoint=options.endpoint, features=feature_list(options.features, options.max_labels),
-            max_side=send_max_side(options.features), max_concurrent=options.max_concurrent_requests,
-            requests_per_minute=options.requests_per_minute, adaptive=adaptive, run_id=uuid.uuid4().hex,
-            job_limit=options.job_limit, call_deadline_secs=options.call_deadline_secs)
-        self.max_wait = options.batch_max_wait_secs
+        self.options, self.adaptive = options, adaptive
 
     def expand(self, refs):
+        max_wait = self.options.batch_max_wait_secs or None
         batches = (refs
                    | "KeyForBatching" >> beam.Map(_batching_key).with_output_types(
                        beam.typehints.KV[int, ImageRef])
                    | "BatchImages" >> beam.GroupIntoBatches(MAX_IMAGES_PER_CALL,
-                                                            max_buffering_duration_secs=self.max_wait or None)
+                                                            max_buffering_duration_secs=max_wait)
                    | "SpreadBatches" >> beam.Reshuffle())
-        called = batches | "CallVision" >> beam.ParDo(_CallVision(self.cfg)).with_outputs(ERRORS, main="annotated")
+        call = _CallVision(self.options, self.adaptive)
+        called = batches | "CallVision" >> beam.ParDo(call).with_outputs(ERRORS, main="annotated")
         return split_outputs(called, "annotated")

@@ -20,10 +20,10 @@ allow its images; that wait is part of `throttled_secs` too (and of
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from transforms.stages.vision.backpressure import (
     FATAL,
@@ -35,11 +35,13 @@ from transforms.stages.vision.backpressure import (
     retry_after_seconds,
 )
 from transforms.stages.vision.deadline import AttemptDeadline, bound_attempts
-from transforms.stages.vision.job_limit import JobLimit, JobLimiter, JobLimitUnavailable
+from transforms.stages.vision.job_limit import JobLimiter, JobLimitUnavailable
+
+if TYPE_CHECKING:
+    from transforms.stages.vision.annotate import VisionOptions
 
 MAX_ATTEMPTS = 6              # 5xx, dropped connections, deadlines: then the images become error rows
 MAX_OVERLOAD_SECS = 900.0     # 429s are retried (paced) this long: throttling never drops an image early
-CALL_TIMEOUT_SECS = 60.0      # one attempt, connection to last byte (--vision_call_deadline_secs)
 
 
 @dataclass
@@ -116,9 +118,10 @@ def _deadline_exceeded(secs: float) -> Exception:
 
 
 class VisionCaller:
-    """A client plus the process's Backpressure (and job-wide limit, if any): `annotate(items) -> CallOutcome`."""
+    """A client plus the process's Backpressure (and job-wide limit, if any): `annotate(items) -> CallOutcome`.
+    `timeout` bounds one attempt, connection to last byte (--vision_call_deadline_secs)."""
 
-    def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float = CALL_TIMEOUT_SECS,
+    def __init__(self, endpoint: str | None, backpressure: Backpressure, timeout: float,
                  max_attempts: int = MAX_ATTEMPTS, max_overload_secs: float = MAX_OVERLOAD_SECS,
                  sleep=time.sleep, clock=time.monotonic, client=None, limiter: JobLimiter | None = None):
         self.client = client if client is not None else make_client(endpoint)
@@ -191,22 +194,16 @@ class VisionCaller:
         return True
 
 
-_SHARED: dict[tuple, tuple] = {}
-_SHARED_LOCK = threading.Lock()
+class ProcessVision:
+    """What every DoFn instance of a worker process shares for one job: one client and pacing state
+    (VisionCaller with its Backpressure), one pool of --max_concurrent_requests calls, one gate on
+    batches taken, and one client of the job-wide limit. Held per process through Beam's `Shared`
+    (which keeps it by weak reference, so it is a class instance; each DoFn keeps a strong one)."""
 
-
-def shared_caller(endpoint: str | None, requests_per_minute: int, adaptive: bool, max_concurrent: int,
-                  run_id: str = "", job_limit: JobLimit | None = None, call_deadline_secs: float = CALL_TIMEOUT_SECS):
-    """(VisionCaller, ThreadPoolExecutor, SendGate) shared by every DoFn instance of this process: one
-    pacing state, one cap on concurrent calls, one gate on batches taken and one client of the job-wide
-    limit per worker process."""
-    from concurrent.futures import ThreadPoolExecutor
-    key = (endpoint, requests_per_minute, adaptive, max_concurrent, run_id, job_limit, call_deadline_secs)
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            limiter = JobLimiter(job_limit) if job_limit else None
-            pacing = Backpressure(requests_per_minute, adaptive, job_limited=limiter is not None)
-            caller = VisionCaller(endpoint, pacing, timeout=call_deadline_secs, limiter=limiter)
-            _SHARED[key] = (caller, ThreadPoolExecutor(max_concurrent, thread_name_prefix="vision-call"),
-                            SendGate())
-        return _SHARED[key]
+    def __init__(self, options: VisionOptions, adaptive: bool):
+        from concurrent.futures import ThreadPoolExecutor
+        limiter = JobLimiter(options.job_limit) if options.job_limit else None
+        pacing = Backpressure(options.requests_per_minute, adaptive, job_limited=limiter is not None)
+        self.caller = VisionCaller(options.endpoint, pacing, timeout=options.call_deadline_secs, limiter=limiter)
+        self.pool = ThreadPoolExecutor(options.max_concurrent_requests, thread_name_prefix="vision-call")
+        self.gate = SendGate()

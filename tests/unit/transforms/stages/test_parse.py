@@ -21,6 +21,8 @@ def fixture(name):
 def row_for(resp, **kw):
     kw.setdefault("backend", "vision")
     kw.setdefault("model_version", "cloud-vision-v1")
+    kw.setdefault("min_confidence", 0.7)
+    kw.setdefault("max_labels", 15)
     return response_to_row(REF, resp, **kw)
 
 

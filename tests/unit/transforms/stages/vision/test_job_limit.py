@@ -38,7 +38,7 @@ def _items(n):
 
 def _caller(url, service_address):
     limiter = JobLimiter(JobLimit(service_address, "image-classifier", QUOTA))
-    return VisionCaller(url, Backpressure(adaptive=False), limiter=limiter)
+    return VisionCaller(url, Backpressure(adaptive=False), timeout=60.0, limiter=limiter)
 
 
 def _closed_port() -> int:

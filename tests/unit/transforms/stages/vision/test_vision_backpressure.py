@@ -216,7 +216,7 @@ class _Answer:
 def test_wait_after_429s_counts_as_throttled_time__quota_refusals(retry_after):
     from transforms.stages.vision.client import VisionCaller
     bp, clock = _bp()
-    caller = VisionCaller(None, bp, sleep=clock.sleep, clock=clock, client=_Answer(3, retry_after))
+    caller = VisionCaller(None, bp, timeout=60.0, sleep=clock.sleep, clock=clock, client=_Answer(3, retry_after))
     start = clock.t
     out = caller.annotate([{"content": b"x", "features": (("LABEL_DETECTION", 5),)}])
     assert out.responses == [{}] and out.overloaded == 3
@@ -226,8 +226,10 @@ def test_wait_after_429s_counts_as_throttled_time__quota_refusals(retry_after):
 
 
 def test_throttled_time_reaches_beams_counter__whole_seconds_carried_over():
-    from transforms.stages.vision.annotate import VisionConfig, _CallVision
-    dofn = _CallVision(VisionConfig(None, (), 1024, 1, 0, True, "run"))
+    from transforms.stages.vision.annotate import VisionOptions, _CallVision
+    options = VisionOptions(endpoint=None, features=(), max_labels=15, max_concurrent_requests=1,
+                            requests_per_minute=0, batch_max_wait_secs=2.0, job_limit=None, call_deadline_secs=60.0)
+    dofn = _CallVision(options, adaptive=True)
     assert dofn.signaler.throttling_metric.metric_name.name == "cumulativeThrottlingSeconds"
     seen = {"secs": [], "msecs": []}
     dofn.signaler.throttling_metric = type("C", (), {"inc": lambda _s, n: seen["secs"].append(n)})()

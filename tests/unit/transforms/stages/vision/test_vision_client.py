@@ -31,6 +31,7 @@ def _items(n):
 
 
 def _caller(url, **kw):
+    kw.setdefault("timeout", 60.0)
     return VisionCaller(url, Backpressure(adaptive=False), sleep=lambda _: None, **kw)
 
 
@@ -61,7 +62,7 @@ def test_answers_keep_their_images_order__per_image_error_in_the_middle(endpoint
 
 def test_429_honours_the_hint_and_succeeds__quota_of_one_per_second(endpoint, service):
     service.set_faults({"quota_per_sec": 1.0})
-    caller = VisionCaller(endpoint[1], Backpressure(adaptive=False))
+    caller = VisionCaller(endpoint[1], Backpressure(adaptive=False), timeout=60.0)
     first, second = caller.annotate(_items(1)), caller.annotate(_items(1))
     assert first.attempts == 1 and second.overloaded >= 1 and second.responses
     assert 0.3 < second.throttled_secs < 2.0     # waited about what the RetryInfo said, not a blind backoff
