@@ -12,7 +12,10 @@ quality photo set; graph optimisation "all" (layout and fusions), onnxruntime's 
 CPU; sequential execution, as these graphs are chains; the models in two lanes of one
 thread each and no spinning of idle threads, which took the CPU per image from 211 ms
 to 174 ms with byte-identical answers: a spinning or hand-off thread burns the core the
-other lane needs.
+other lane needs. No CPU memory arena: the arena keeps the largest batch's activations
+(the detector's, at 416 px) for the life of the process and grows by powers of two; with
+it a worker process peaked at 1.0-1.4 GB on 100 ordinary photos, without it at 0.74-0.95
+GB, at a speed within the run-to-run noise of the shared machine (`make bench BENCH=memory`).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ class SessionConfig:
     spinning: bool = False       # idle intra-op threads spin instead of sleeping
     threads: int = 0             # intra-op threads of every session; 0 = what the model's caller asks
     lanes: bool = True           # models in two lanes of one thread each (handler.py), not intra-op threads
+    arena: bool = False          # onnxruntime's CPU memory arena (see the docstring)
 
 
 _config = SessionConfig()
@@ -57,13 +61,15 @@ def current() -> SessionConfig:
 
 def with_env(config: SessionConfig) -> SessionConfig:
     """`config` with the bench's A/B knobs applied: LOCAL_ORT_OPT_LEVEL, LOCAL_ORT_PARALLEL=1,
-    LOCAL_ORT_SPINNING=1, LOCAL_ORT_THREADS=N, LOCAL_LANES=0. They change the speed only, never the answers."""
+    LOCAL_ORT_SPINNING=1, LOCAL_ORT_THREADS=N, LOCAL_LANES=0, LOCAL_ORT_ARENA=1. They change the speed
+    (and memory) only, never the answers."""
     env = os.environ
     return replace(config, opt_level=env.get("LOCAL_ORT_OPT_LEVEL", config.opt_level),
                    threads=int(env.get("LOCAL_ORT_THREADS", config.threads)),
                    lanes=env.get("LOCAL_LANES", "1" if config.lanes else "0") == "1",
                    parallel=env.get("LOCAL_ORT_PARALLEL", "1" if config.parallel else "0") == "1",
-                   spinning=env.get("LOCAL_ORT_SPINNING", "1" if config.spinning else "0") == "1")
+                   spinning=env.get("LOCAL_ORT_SPINNING", "1" if config.spinning else "0") == "1",
+                   arena=env.get("LOCAL_ORT_ARENA", "1" if config.arena else "0") == "1")
 
 
 def model_file(model_dir: str, filename: str, precision: str) -> str:
@@ -88,6 +94,7 @@ def session_options(threads: int, config: SessionConfig | None = None) -> ort.Se
     spin = "1" if config.spinning else "0"
     options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    options.enable_cpu_mem_arena = config.arena
     return options
 
 

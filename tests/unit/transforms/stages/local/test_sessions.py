@@ -36,6 +36,12 @@ def test_session_options__config_threads_win_over_callers():
     assert session_options(2, SessionConfig()).intra_op_num_threads == 2
 
 
+def test_session_options__no_memory_arena_unless_asked(monkeypatch):
+    assert session_options(1, SessionConfig()).enable_cpu_mem_arena is False
+    monkeypatch.setenv("LOCAL_ORT_ARENA", "1")
+    assert session_options(1, with_env(SessionConfig())).enable_cpu_mem_arena is True
+
+
 def test_configure__unknown_precision_refused():
     with pytest.raises(ValueError, match="precision"):
         sessions.configure(SessionConfig(precision="int4"))
