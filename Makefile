@@ -23,7 +23,7 @@ PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models models-int8 demo test test-unit lint bench fuzz clean browser screenshot photo-sources
+.PHONY: help setup models models-int8 demo test test-unit lint docs bench fuzz clean browser screenshot photo-sources
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -77,12 +77,15 @@ demo: setup ## Classify a folder of sample photos on the embedded default (built
 	$(PY) -m tools.analytics top_labels --param top=10 --duckdb=out/results.duckdb
 	$(PY) -m tools.analytics errors_by_stage --duckdb=out/results.duckdb
 
-test: setup browser lint ## Run the whole test suite (lint first)
+test: setup browser lint docs ## Run the whole test suite (lint and the docs build first)
 	$(PY) -m pytest -q tests
 
 lint: setup ## ruff on everything, mypy on the code (pipeline/, transforms/, tools/)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy pipeline transforms tools
+
+docs: setup ## Build the documentation site into out/site (MkDocs, strict: a broken link fails)
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 test-unit: setup ## Run the fast unit tests only
 	$(PY) -m pytest -q tests/unit

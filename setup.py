@@ -53,6 +53,8 @@ setup(
             "hypothesis==6.170.15",   # property tests of the listing ranges
             "jinja2==3.1.6",          # the report's pages (tools/report/templates)
             "playwright==1.65.2",     # the report's browser tests and screenshot, on Debian's chromium
+            "mkdocs==1.6.1",          # make docs (the documentation site)
+            "mkdocs-material==9.8.1",
             "ruff==0.17.6",           # make lint
             "mypy==2.4.1",
         ],

@@ -1,6 +1,6 @@
-"""Generate the Flex Template's `templates/metadata.json` and the README's options
-table from `pipeline.options.OPTIONS`, and the README's metrics table from
-`transforms.metrics`, so they can never drift apart.
+"""Generate the Flex Template's `templates/metadata.json` and the options table of
+`docs/running.md` from `pipeline.options.OPTIONS`, and the metrics table of
+`docs/report.md` from `transforms.metrics`, so they can never drift apart.
 
     python -m tools.docs_gen           # rewrite both files
     python -m tools.docs_gen --check   # exit 1 (and say which) if either is stale
@@ -21,7 +21,8 @@ from transforms import metrics
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METADATA_PATH = os.path.join(REPO_ROOT, "templates", "metadata.json")
-README_PATH = os.path.join(REPO_ROOT, "README.md")
+OPTIONS_DOC = os.path.join(REPO_ROOT, "docs", "running.md")
+METRICS_DOC = os.path.join(REPO_ROOT, "docs", "report.md")
 TABLE_START = "<!-- options-table:start -->"
 TABLE_END = "<!-- options-table:end -->"
 METRICS_START = "<!-- metrics-table:start -->"
@@ -107,17 +108,21 @@ def metrics_table() -> str:
     return "\n".join(rows)
 
 
-def _between(readme: str, start_mark: str, end_mark: str, body: str) -> str:
-    start, end = readme.find(start_mark), readme.find(end_mark)
+def _between(text: str, start_mark: str, end_mark: str, body: str, path: str) -> str:
+    start, end = text.find(start_mark), text.find(end_mark)
     if start < 0 or end < start:
-        raise ValueError(f"README.md lacks the {start_mark} ... {end_mark} markers")
-    return readme[:start + len(start_mark)] + "\n" + body + "\n" + readme[end:]
+        raise ValueError(f"{os.path.relpath(path, REPO_ROOT)} lacks the {start_mark} ... {end_mark} markers")
+    return text[:start + len(start_mark)] + "\n" + body + "\n" + text[end:]
 
 
-def readme_with_table(readme: str) -> str:
-    """The README with its generated tables (options, metrics) current."""
-    readme = _between(readme, TABLE_START, TABLE_END, options_table())
-    return _between(readme, METRICS_START, METRICS_END, metrics_table())
+def generated_docs() -> dict[str, tuple[str, str]]:
+    """Each page holding a generated table: path -> (its text now, its text with the table current)."""
+    pages = {}
+    for path, start, end, table in ((OPTIONS_DOC, TABLE_START, TABLE_END, options_table),
+                                    (METRICS_DOC, METRICS_START, METRICS_END, metrics_table)):
+        text = _read(path)
+        pages[path] = (text, _between(text, start, end, table(), path))
+    return pages
 
 
 def _read(path: str) -> str:
@@ -126,24 +131,21 @@ def _read(path: str) -> str:
 
 
 def stale_files() -> list[str]:
-    """The generated files whose content differs from what OPTIONS gives now."""
+    """The generated files whose content differs from what OPTIONS and the metrics give now."""
     stale = []
     if not os.path.exists(METADATA_PATH) or _read(METADATA_PATH) != metadata_text():
         stale.append(os.path.relpath(METADATA_PATH, REPO_ROOT))
-    readme = _read(README_PATH)
-    if readme_with_table(readme) != readme:
-        stale.append(os.path.relpath(README_PATH, REPO_ROOT))
+    stale += [os.path.relpath(path, REPO_ROOT) for path, (now, current) in generated_docs().items() if now != current]
     return stale
 
 
 def write_all() -> None:
     with open(METADATA_PATH, "w", encoding="utf-8") as f:
         f.write(metadata_text())
-    readme = _read(README_PATH)
-    new = readme_with_table(readme)
-    if new != readme:
-        with open(README_PATH, "w", encoding="utf-8") as f:
-            f.write(new)
+    for path, (now, current) in generated_docs().items():
+        if current != now:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(current)
 
 
 def main(argv: list[str] | None = None) -> int:
