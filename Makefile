@@ -85,7 +85,7 @@ lint: setup ## ruff on everything, mypy on the code (pipeline/, transforms/, too
 	$(VENV)/bin/mypy pipeline transforms tools
 
 docs: setup ## Build the documentation site into out/site (MkDocs, strict: a broken link fails)
-	$(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 test-unit: setup ## Run the fast unit tests only
 	$(PY) -m pytest -q tests/unit

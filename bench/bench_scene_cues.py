@@ -5,7 +5,7 @@ not a feature: `python -m bench scene_cues` prints, for each photo of the qualit
 The cues, on a 96 x 96 copy in HSV: Sky when 40 % of the top third is smooth blue (hue
 190-250 degrees) or smooth bright grey-white; Grass when 30 % of the bottom half is
 green (hue 60-160, saturated); Water when 30 % of the bottom half is smooth blue; Tree
-when 25 % of the top third is textured green. The README ("Everyday words") gives what
+when 25 % of the top third is textured green. docs/local-backend.md ("Everyday words") gives what
 was found and why no cue became a label.
 """
 from __future__ import annotations

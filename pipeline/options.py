@@ -1,5 +1,5 @@
 """The pipeline's options: one list from which the command line, the Flex
-Template's metadata.json and the README's table all follow.
+Template's metadata.json and the options table of docs/running.md all follow.
 
 Parsing and validation are separate from running, so both can be tested
 without starting a job.
@@ -34,10 +34,10 @@ class Opt:
     type: type = str
     choices: tuple | None = None
     regex: str | None = None  # validation for the template's metadata.json
-    # What Dataflow asks of it, checked at launch and written into metadata.json and the README:
+    # What Dataflow asks of it, checked at launch and written into metadata.json and the docs:
     # "optional", "required", "gcs" (when given, a gs:// path: workers share no disk) or "refused".
     on_dataflow: str = "optional"
-    dataflow_why: str = ""     # the reason, shown in the error and the README
+    dataflow_why: str = ""     # the reason, shown in the error and the docs
     picker: str | None = None  # the Dataflow console's input picker for a cloud resource (paramType)
 
     def __post_init__(self):
@@ -76,7 +76,7 @@ OPTIONS: tuple[Opt, ...] = (
         "BigQuery dataset", regex=r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9][:.][A-Za-z0-9_]{1,1024}$",
         on_dataflow="required",
         dataflow_why="results need a dataset there (a DuckDB file on a worker would be lost)"),
-    # --- Firestore: one document per image, beside the tables (README "Firestore") ---
+    # --- Firestore: one document per image, beside the tables (docs/firestore.md) ---
     Opt("firestore_collection", "Optional Firestore (native mode) collection for one document per image, "
         "with the fields and queries of the Cloud Function this project grew from (e.g. "
         "image_classifications). Written beside the tables, never instead of them.", "Firestore collection",
@@ -93,16 +93,16 @@ OPTIONS: tuple[Opt, ...] = (
         "Quarantine category", default="quarantine", regex=r"^[a-z0-9][a-z0-9_-]*$"),
     # ---- categories (taxonomy) ----
     Opt("categories", "How images are filed into category folders: 'builtin:everyday' (coarse everyday "
-        "categories, the same on both backends), a YAML file of your own (local or gs://; README: "
-        "Categories), or 'top_label' (the top label is the folder). Read and checked before the job starts.",
+        "categories, the same on both backends), a YAML file of your own (local or gs://; "
+        "docs/categories.md), or 'top_label' (the top label is the folder). Read and checked before the job starts.",
         "Categories", default="builtin:everyday", regex=r"^[^\s].*$"),
     Opt("model_dir", "Folder (or gs:// path) holding the local models built by `make setup`.",
         "Model folder", on_dataflow="gcs", picker="GCS_READ_FOLDER"),
     Opt("inference_batch_size", "Images per local model call.", "Inference batch size",
         default=16, type=int, regex=r"^[1-9]\d*$"),
     Opt("local_precision", "Precision of the local ONNX models: 'fp32' (the original weights) or 'int8' "
-        "(the quantised copies `make setup` writes, calibrated on the quality photo set: about 0.6 of fp32's "
-        "CPU time, but not yet the same answers, see the README's local-backend speed). int8 falls back to "
+        "(the quantised copies `make models-int8` writes, calibrated on the quality photo set: about 0.6 of "
+        "fp32's CPU time, but not yet the same answers, see docs/local-backend.md). int8 falls back to "
         "fp32 for a model without a copy.",
         "Local model precision", default="fp32", choices=("fp32", "int8"), regex=r"^(fp32|int8)$"),
     Opt("detector_model", "Optional YOLO-style object detector ONNX file for OBJECT_LOCALIZATION.",

@@ -1,6 +1,6 @@
 """Every Beam metric the job reports, by name, in namespace `image_classifier`.
 
-One list, so the code, the end-of-run summary and the README (the Dataflow
+One list, so the code, the end-of-run summary and the docs (the Dataflow
 console shows these names) agree. `counter()` and `distribution()` refuse a
 name that is not declared here; names of the form `<prefix><value>` (per
 category, per stage, ...) are declared by their prefix.

@@ -40,7 +40,7 @@ def test_quantize__writes_a_qdq_graph_with_the_models_outputs(int8_dir):
 
 
 def test_int8_precision__classifier_reads_clear_photos_close_to_fp32(int8_dir):
-    """Close, not the same: on chelsea int8 can swap tiger cat for Egyptian cat (see the README)."""
+    """Close, not the same: on chelsea int8 can swap tiger cat for Egyptian cat (see docs/local-backend.md)."""
     photos = [Image.fromarray(getattr(skimage.data, n)()).convert("RGB") for n in ("chelsea", "coffee")]
     batch = np.stack([Labeler.preprocess(p) for p in photos])
     tops = {}

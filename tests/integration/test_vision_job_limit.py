@@ -103,14 +103,14 @@ def _job(tmp_path, url: str, rls: str | None) -> list[dict]:
 
 def test_fewer_429s_than_workers_and_every_image_one_row__4_workers_one_bucket_one_job_wide_limit(tmp_path):
     # Without the job-wide limit each worker meets a 429 of its own before it knows the quota is
-    # there (at least 4 here, 15.8 % of a short job's calls in the README's bench).
+    # there (at least 4 here, 15.8 % of a short job's calls in the quota bench (docs/vision-backend.md)).
     with running_endpoint("--enable_control", *BUCKET) as url, running_rate_limit_service(LIMIT_95) as rls:
         counters = _job(tmp_path, url, rls)
         log = control(url, "stats")["log"]
     refused = sum(c["status"] == 429 for c in log)
     assert sum(c["images"] for c in log if c["status"] == 200) == WORKERS * IMAGES_PER_WORKER
     assert refused < WORKERS, f"{refused} of {len(log)} calls answered 429"
-    assert refused <= 0.1 * len(log)                            # the README's target: at most 10 % of calls
+    assert refused <= 0.1 * len(log)                            # the target: at most 10 % of calls
     assert sum(c.get("vision_rate_limit_msecs", 0) for c in counters) > 0   # the limit held calls back
     for c in counters:   # its wait is in the throttling seconds once, not again as Beam's rounded-up signal
         assert c.get("cumulativeThrottlingSeconds", 0) <= c["vision_throttled_msecs"] / 1000 + 0.5

@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
 
 Used to check the report the way a person sees it (what is rendered, which images
-loaded) and to take the README's screenshot. Playwright is launched with
+loaded) and to take the docs' screenshot. Playwright is launched with
 `executable_path`, so it downloads no browser of its own.
 """
 from __future__ import annotations

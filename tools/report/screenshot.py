@@ -1,6 +1,6 @@
-"""Take the README's screenshot of a report: `python -m tools.report.screenshot INDEX_HTML OUT_PNG`.
+"""Take the docs' screenshot of a report: `python -m tools.report.screenshot INDEX_HTML OUT_PNG`.
 
-The picture in the README is generated (`make screenshot`), never edited by
+The picture in the README and the docs is generated (`make screenshot`), never edited by
 hand, so it always shows what the report really looks like. It is reduced to a
 256-colour palette to keep the repository small.
 """

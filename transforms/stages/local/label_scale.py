@@ -2,7 +2,7 @@
 means with `--backend=vision`: a label at 0.7 or more is one a person would agree with.
 
 The classifier's raw scores (label_hierarchy.py: a class's softmax probability, a
-generic label's summed probability) are not that. Measured on real photos (the README's
+generic label's summed probability) are not that. Measured on real photos (docs/local-backend.md's
 "Local models" lists them): a correct top reading often has only 0.3-0.5 of the mass
 (a dahlia: Daisy 0.32, Flower 0.32; a pagoda: Palace 0.38, Building 0.49), while wrong
 generic labels collect scattered mass from many unrelated classes (the dahlia's

@@ -6,7 +6,7 @@ onnxruntime's session options. `LocalModels` sets it once per process before it
 loads any model (`configure`), and every model class loads through `load_session`, so
 an A/B of a switch changes nothing else.
 
-Why these defaults (README, "Local backend speed: what was tried"): fp32, because the
+Why these defaults (docs/local-backend.md, "Local backend speed: what was tried"): fp32, because the
 int8 copies cost 0.6 of fp32's CPU time but do not yet give the same answers on the
 quality photo set; graph optimisation "all" (layout and fusions), onnxruntime's best on
 CPU; sequential execution, as these graphs are chains; the models in two lanes of one

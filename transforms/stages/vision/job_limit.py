@@ -3,7 +3,7 @@
 Why: each worker process paces its own calls (backpressure.py), and independent
 controllers sharing one project quota each have to meet a 429 of their own to
 learn that the quota is there: with 4 workers on a short job, a share of about
-12 % of calls answered 429 cannot be avoided that way (README, Quota benchmark).
+12 % of calls answered 429 cannot be avoided that way (docs/vision-backend.md, Quota benchmark).
 A limit that every worker asks before each call, counted in one place, keeps the
 job under the quota before any worker meets a 429.
 

@@ -10,7 +10,7 @@ How (onnxruntime's recommended recipe for CPU): QDQ format, int8 weights per out
 channel (symmetric), uint8 activations with ranges from MinMax calibration on the
 photos, `reduce_range` (7-bit weights) so the int8 x uint8 products cannot saturate the
 AVX2 kernel (VPMADDUBSW) of this project's 2-core machine. Of the variants measured on
-the photo set (README, "Local backend speed: what was tried") this one kept the most
+the photo set (docs/local-backend.md, "Local backend speed: what was tried") this one kept the most
 labels and categories of fp32. The graph is first shape-inferred and optimised
 (`quant_pre_process`), as onnxruntime asks, and a model older than opset 13 is
 converted to 13, the first with per-channel QDQ.

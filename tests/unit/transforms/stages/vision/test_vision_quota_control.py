@@ -46,7 +46,7 @@ def test_quota_is_used_without_429_storms__one_worker_every_shape(shape, calls):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_quota_is_used_by_independent_workers__one_shared_quota(make, workers, least_use, seed):
     # A longer job than the targets' 200 calls (tests below), a looser bound: no 429 storm and no
-    # collapse with 2-4 independent controllers (README, "Quota benchmark").
+    # collapse with 2-4 independent controllers (docs/vision-backend.md, "Quota benchmark").
     r = simulate(make, 400, workers=workers, seed=seed)
     assert r.quota_use >= least_use, r.quota_use
     assert r.share_429 <= 0.25, r.share_429
@@ -91,7 +91,7 @@ MULTI = {"bucket bare 429": bucket(), "bucket Retry-After": bucket(hint=True), "
 @pytest.mark.parametrize("shape", list(MULTI))
 def test_at_most_one_429_per_worker_beyond_10_percent__short_job_2_to_4_workers_on_one_quota(shape, workers):
     # Independent controllers on a 30-call job: nothing but a 429 tells a worker that the quota
-    # exists, so each may meet one of its own (README, "Quota benchmark"); beyond that, at most
+    # exists, so each may meet one of its own (docs/vision-backend.md, "Quota benchmark"); beyond that, at most
     # 10 % of the job's calls. The worst of 3 seeds.
     calls = 30
     runs = [simulate(MULTI[shape], calls, workers=workers, seed=seed) for seed in (1, 2, 3)]
