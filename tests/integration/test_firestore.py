@@ -181,6 +181,7 @@ def test_request_refused_whole_is_split__neighbours_written(firestore_host):
     (the cut keeps rows from doing so; this is the safety net behind it)."""
     from transforms.sinks.firestore_sink import _WriteDocuments
     writer = _WriteDocuments(FirestoreTarget(PROJECT, "split_requests"), max_attempts=2)
+    writer.setup()
     group = [({}, "fine-1", {"n": 1}), ({}, "too-big", {"blob": "x" * 1_100_000}), ({}, "fine-2", {"n": 2})]
     codes = [code for code, _ in writer._commit(group)]   # pylint: disable=protected-access
     assert codes == [0, 3, 0]   # OK, INVALID_ARGUMENT, OK

@@ -20,12 +20,12 @@ key), and error rows for those that are not.
 """
 from __future__ import annotations
 
-import functools
 import random
 import time
 from dataclasses import dataclass
 
 import apache_beam as beam
+from apache_beam.utils.shared import Shared
 
 from transforms import metrics
 from transforms.records import error_row
@@ -54,11 +54,13 @@ class FirestoreTarget:
         return f"projects/{self.project}/databases/{self.database}/documents/{self.collection}"
 
 
-@functools.lru_cache(maxsize=None)
 def firestore_client(project: str, database: str):
-    """One client per process and database; FIRESTORE_EMULATOR_HOST (when set) is honoured by the library."""
+    """A Firestore client; FIRESTORE_EMULATOR_HOST (when set) is honoured by the library."""
     from google.cloud import firestore
     return firestore.Client(project=project, database=database)
+
+
+_PROCESS_FIRESTORE = Shared()   # one client per worker process and database (the client is thread-safe)
 
 
 def backoff_secs(attempt: int, rng=random.random) -> float:
@@ -121,11 +123,16 @@ class _WriteDocuments(beam.DoFn):
         self.failed = metrics.counter("firestore_documents_failed")
         self.batch_size = metrics.distribution("firestore_batch_size")
 
+    def setup(self):
+        project, database = self.target.project, self.target.database
+        self.client = _PROCESS_FIRESTORE.acquire(lambda: firestore_client(project, database),
+                                                 tag=f"{project}/{database}")
+
     def _commit(self, group: list) -> list[tuple[int, str]]:
         """One BatchWrite of (row, id, doc) writes; a request refused whole is split."""
         from google.api_core.exceptions import GoogleAPIError
         from google.cloud.firestore_v1.bulk_batch import BulkWriteBatch
-        client = firestore_client(self.target.project, self.target.database)
+        client = self.client
         collection = client.collection(self.target.collection)
         try:
             batch = BulkWriteBatch(client)
