@@ -27,6 +27,7 @@ from transforms.records import ImageRef, error_row
 from transforms.sources.list_folder import FILE, LINK, OTHER, UNREADABLE, UNREADABLE_FOLDER, Entry, walk_folder
 from transforms.sources.list_ranges import DEFAULT_RANGES, KeyRange, plan_boundaries, ranges_from
 from transforms.stage import ERRORS, StageOutput, no_errors, split_outputs
+from transforms.stages.local_copy import NOT_FOLLOWED
 
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
@@ -132,8 +133,7 @@ class _ListFolder(beam.DoFn):
             elif entry.kind == UNREADABLE:
                 yield self._error(_local_ref(root, entry), "list", entry.kind, f"could not be looked at: {entry.error}")
             elif entry.kind == LINK and image:
-                yield self._error(_local_ref(root, entry), "read", "symlink",
-                                  "a symbolic link is not followed: the job reads only files inside the input folder")
+                yield self._error(_local_ref(root, entry), "read", "symlink", NOT_FOLLOWED)
             elif entry.kind == OTHER and image:
                 yield self._error(_local_ref(root, entry), "read", "not_a_file",
                                   "not a regular file (a socket, FIFO or device): not read")

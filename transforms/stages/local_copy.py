@@ -19,6 +19,8 @@ import shutil
 import stat
 import uuid
 
+NOT_FOLLOWED = "a symbolic link is not followed: the job reads only files inside the input folder"
+
 
 class NotFollowed(OSError):
     """A symbolic link where a copy would have been written or read."""

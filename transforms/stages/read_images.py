@@ -16,6 +16,7 @@ from transforms.clients import ProcessStorage, anonymous_beam_credentials_for_em
 from transforms.records import ImageRef, LoadedImage, error_row
 from transforms.stage import ERRORS, split_outputs
 from transforms.stages.imaging import MAX_FILE_BYTES, ImageError, decode_image
+from transforms.stages.local_copy import NOT_FOLLOWED, NotFollowed, open_local_source
 from transforms.stages.pending import PendingFutures, windowed
 
 NOT_FOUND = "the object no longer exists (deleted or overwritten before it was read)"
@@ -41,9 +42,14 @@ def read_bytes(ref: ImageRef, limit: int = MAX_FILE_BYTES, storage: ProcessStora
     try:
         if ref.is_gcs and ref.generation:
             data = _read_generation(ref, storage or process_storage())
+        elif "://" not in ref.uri:   # a local file: never through a link swapped in after the listing
+            with open_local_source(ref.uri) as f:
+                data = f.read(limit + 1)
         else:
             with FileSystems.open(ref.uri, compression_type="uncompressed") as f:
                 data = f.read(limit + 1)
+    except NotFollowed:
+        raise ImageError("read", "symlink", NOT_FOLLOWED) from None
     except FileNotFoundError:
         raise ImageError("read", "not_found", NOT_FOUND) from None
     except Exception as e:  # noqa: BLE001 - storage clients raise many types

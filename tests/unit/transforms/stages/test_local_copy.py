@@ -42,3 +42,18 @@ def test_source_link_is_not_read__swapped_in_after_listing(tmp_path):
     os.symlink(tmp_path / "private", tmp_path / "a.jpg")
     with pytest.raises(NotFollowed):
         open_local_source(str(tmp_path / "a.jpg"))
+
+
+def test_read_refuses_a_link_swapped_in_after_listing__read_symlink(tmp_path):
+    from transforms.records import ImageRef
+    from transforms.stages.imaging import ImageError
+    from transforms.stages.read_images import read_bytes
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"private bytes")
+    (tmp_path / "in").mkdir()
+    photo = tmp_path / "in" / "photo.jpg"
+    photo.symlink_to(secret)   # listed as a file, then replaced by a link before it is read
+    ref = ImageRef(uri=str(photo), bucket=str(tmp_path / "in"), name="photo.jpg", generation=0, rel_path="photo.jpg")
+    with pytest.raises(ImageError) as refused:
+        read_bytes(ref)
+    assert (refused.value.stage, refused.value.code) == ("read", "symlink")
