@@ -83,41 +83,34 @@ def fake_gcs(workdir: str, pubsub_topic: str | None = None, pubsub_host: str | N
 
 
 @contextmanager
+def _gcloud_emulator(name: str, binary: str, package: str, args: list[str], ready_path: str, ready_secs: float,
+                     workdir: str):
+    """One of the Google Cloud CLI's emulators (a Java jar behind a script), started as one
+    process on a free port; yields its host:port (no scheme). Missing, it fails the test."""
+    if not os.path.exists(binary):
+        raise RuntimeError(f"{name} emulator not found at {binary} (Debian package {package})")
+    port = free_port()
+    log = os.path.join(workdir, f"{name.lower().replace('/', '')}-{port}.log")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([binary, *args, "--host=127.0.0.1", f"--port={port}"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}{ready_path}", proc, ready_secs, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
 def pubsub_emulator(workdir: str):
     """The official Pub/Sub emulator; yields its host:port (no scheme)."""
-    if not os.path.exists(PUBSUB_EMULATOR):
-        raise RuntimeError(f"Pub/Sub emulator not found at {PUBSUB_EMULATOR} "
-                           "(Debian package google-cloud-cli-pubsub-emulator)")
-    port = free_port()
-    log = os.path.join(workdir, f"pubsub-{port}.log")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([PUBSUB_EMULATOR, "--host=127.0.0.1", f"--port={port}"],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/v1/projects/{PROJECT}/topics", proc, 60, log)
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(proc)
+    return _gcloud_emulator("Pub/Sub", PUBSUB_EMULATOR, "google-cloud-cli-pubsub-emulator", [],
+                            f"/v1/projects/{PROJECT}/topics", 60, workdir)
 
 
-@contextmanager
 def firestore_emulator(workdir: str):
-    """gcloud's Firestore emulator (native mode, a Java jar started by its own script);
-    yields its host:port (no scheme), the value of FIRESTORE_EMULATOR_HOST."""
-    if not os.path.exists(FIRESTORE_EMULATOR):
-        raise RuntimeError(f"Firestore emulator not found at {FIRESTORE_EMULATOR} "
-                           "(Debian package google-cloud-cli-firestore-emulator; it needs Java 11+)")
-    port = free_port()
-    log = os.path.join(workdir, f"firestore-{port}.log")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([FIRESTORE_EMULATOR, "start", "--host=127.0.0.1", f"--port={port}",
-                                 f"--project_id={PROJECT}"],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/", proc, 90, log)
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(proc)
+    """gcloud's Firestore emulator (native mode); yields its host:port, the value of FIRESTORE_EMULATOR_HOST."""
+    return _gcloud_emulator("Firestore", FIRESTORE_EMULATOR, "google-cloud-cli-firestore-emulator; it needs Java 11+",
+                            ["start", f"--project_id={PROJECT}"], "/", 90, workdir)
 
 
 def _install_spatial(home: str) -> None:
