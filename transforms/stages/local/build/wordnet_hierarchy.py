@@ -22,7 +22,8 @@ Output (sorted keys, one class per line, deterministic):
     classes: list in model index order, each {"index", "synset", "name", "chains", "everyday"}
              where chains are the class's hypernym paths reduced to vocabulary labels,
              nearest first, duplicates removed; "name" is the class's vocabulary word
-             when its own synset is listed ("everyday": true), else its first WordNet lemma;
+             when its own synset is listed ("everyday": true), else its `name` row's
+             word, else its first WordNet lemma;
     labels:  {synset id: word} for every vocabulary label used in a chain (synsets sharing
              a word are one label, under the first one listed).
 """
@@ -45,6 +46,7 @@ Synsets = dict[str, tuple[list[str], list[str]]]
 @dataclass
 class Vocabulary:
     words: dict[str, str] = field(default_factory=dict)      # synset -> everyday word
+    names: dict[str, str] = field(default_factory=dict)      # class synset -> its display name only
     lemmas: dict[str, str] = field(default_factory=dict)     # synset -> its first WordNet lemma (checked)
     edges: set[tuple[str, str]] = field(default_factory=set)  # (child, parent) links WordNet lacks
     cuts: set[tuple[str, str]] = field(default_factory=set)   # (child, parent) links dropped
@@ -62,10 +64,11 @@ def read_vocabulary(path: str = VOCABULARY) -> Vocabulary:
             if not line.strip() or line.startswith("#"):
                 continue
             kind, a, b, note = (line.rstrip("\n").split("\t") + [""])[:4]
-            if kind == "word":
-                if a in vocab.words:
+            if kind in ("word", "name"):
+                if a in vocab.words or a in vocab.names:
                     raise ValueError(f"{path}:{n}: {a} listed twice")
-                vocab.words[a], vocab.lemmas[a] = b, note
+                (vocab.words if kind == "word" else vocab.names)[a] = b
+                vocab.lemmas[a] = note
             elif kind in ("edge", "cut"):
                 (vocab.edges if kind == "edge" else vocab.cuts).add((a, b))
             else:
@@ -96,7 +99,7 @@ def read_wordnet(path: str = DATA_NOUN) -> Synsets:
 
 def check_vocabulary(vocab: Vocabulary, synsets: Synsets) -> None:
     """Every row names a real synset, with the lemma it claims: a typo fails the build."""
-    bad = [f"{s} ({vocab.lemmas[s]!r})" for s in vocab.words
+    bad = [f"{s} ({vocab.lemmas[s]!r})" for s in [*vocab.words, *vocab.names]
            if s not in synsets or synsets[s][0][0] != vocab.lemmas[s]]
     bad += [f"{a}->{b}" for a, b in vocab.edges | vocab.cuts if a not in synsets or b not in synsets]
     bad += [f"cut {a}->{b} is no WordNet link" for a, b in vocab.cuts if a in synsets and b not in synsets[a][1]]
@@ -142,7 +145,7 @@ def build(class_ids: list[str], synsets: Synsets, vocab: Vocabulary) -> dict:
     for index, synset in enumerate(class_ids):
         chains = [[n for n in chain if n != synset] for chain in kept_chains(synset, synsets, vocab)]
         chains = [c for c in chains if c]
-        name = vocab.words.get(synset, synsets[synset][0][0])
+        name = vocab.names.get(synset) or vocab.words.get(synset, synsets[synset][0][0])
         classes.append({"index": index, "synset": synset, "name": name, "chains": chains,
                         "everyday": synset in vocab.words})
         used |= {node for chain in chains for node in chain}
