@@ -49,8 +49,9 @@ FAMILIES = {
     "Animal": ["wn:n00015388"],
     "Vehicle": ["wn:n04524313"],
     "Building": ["wn:n02913152", "wn:n04202417", "wn:n02898711", "wn:n04460130", "wn:n03743902"],
-    "Scene": ["wn:n09359803", "wn:n09217230", "wn:n09426788", "wn:n09433442", "wn:n09328904", "wn:n09406793"],
-    "Food": ["wn:n00021265"],
+    "Scene": ["wn:n09359803", "wn:n09217230", "wn:n09426788", "wn:n09433442", "wn:n09328904", "wn:n09406793",
+              "wn:n09246464", "wn:n09288635", "wn:n09468604"],   # ... and cliff, geyser, valley
+    "Food": ["wn:n00021265", "wn:n07705931", "wn:n07707451"],   # food, edible fruit, vegetable
     "Plant": ["wn:n00017222", "wn:n12992868"],
     "Clothing": ["wn:n03051540"],
     "Furniture": ["wn:n03405725"],
@@ -68,8 +69,9 @@ COCO = {
     "Zebra": ("wn:n02391049", "Animal"), "Giraffe": (None, "Animal"), "Tie": ("wn:n03815615", "Clothing"),
     "Chair": (None, "Furniture"), "Couch": (None, "Furniture"), "Bed": (None, "Furniture"),
     "Table": (None, "Furniture"),
-    "Banana": (None, "Food"), "Apple": (None, "Food"), "Sandwich": (None, "Food"), "Orange": (None, "Food"),
-    "Broccoli": (None, "Food"), "Carrot": (None, "Food"), "Hot dog": (None, "Food"), "Pizza": (None, "Food"),
+    "Banana": ("wn:n07753592", "Food"), "Apple": ("wn:n07739125", "Food"), "Sandwich": ("wn:n07695965", "Food"),
+    "Orange": ("wn:n07747607", "Food"), "Broccoli": ("wn:n07714990", "Food"), "Carrot": (None, "Food"),
+    "Hot dog": ("wn:n07697537", "Food"), "Pizza": ("wn:n07873807", "Food"),
     "Doughnut": (None, "Food"), "Cake": (None, "Food"),
 }
 

@@ -11,7 +11,8 @@ No COCO-style detector can be had offline (MODELS.md), so boxes come from three 
    The box is the extent of the connected region around the map's peak that reaches
    `CAM_THRESHOLD` of the peak, upsampled 8x. The classifier sees the centre crop (short
    side 256, crop 224), so CAM boxes lie inside that crop; objects at the far edges of a
-   wide photo are not localised.
+   wide photo are not localised. Places (alp, valley, seashore) get no box: a view is
+   no object.
 2. Faces from the face detector, as "Face" objects.
 3. Optionally the user's own detector (`--detector_model=PATH`, see `PluginDetector`).
 
@@ -52,6 +53,15 @@ def class_groups() -> tuple[np.ndarray, list[str]]:
         name = name[:1].upper() + name[1:]
         index[c["index"]] = names.setdefault(name, len(names))
     return index, list(names)
+
+
+@functools.lru_cache(maxsize=1)
+def _scenes() -> np.ndarray:
+    """[1000] bool: the classes that are places (alp, valley, seashore). A place is no object:
+    the Vision API never boxes a Valley, and its class activation map is the whole view."""
+    from transforms.stages.local.box_names import family_of
+
+    return np.array([family_of(i) == "Scene" for i in range(1000)])
 
 
 def crop_region(size: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -102,7 +112,7 @@ def cam_objects(probs: np.ndarray, features: np.ndarray, fc_weight: np.ndarray,
                 size: tuple[int, int]) -> list[dict]:
     """Vision `localizedObjectAnnotations` for one image from the classifier's outputs."""
     group_of, names = class_groups()
-    scores = np.bincount(group_of, weights=probs.astype(np.float64), minlength=len(names))
+    scores = np.bincount(group_of, weights=probs.astype(np.float64) * ~_scenes(), minlength=len(names))
     x0, y0, x1, y1 = crop_region(size)
     out = []
     for g in np.argsort(-scores)[:MAX_CAM_OBJECTS]:

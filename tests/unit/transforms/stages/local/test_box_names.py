@@ -98,3 +98,9 @@ def test_crop_covers_the_box_and_skips_tiny_ones__crop_geometry():
     image = Image.new("RGB", (400, 200))
     assert crop_box(image, (0.0, 0.0, 0.05, 0.05)) is None
     assert crop_box(image, (0.25, 0.25, 0.75, 0.75)).size == (224, 224)
+
+
+def test_fruit_box_takes_the_crop_name__orange_box_on_a_fig():
+    # COCO's Orange is ImageNet's orange: a crop the classifier reads surely as a fig is a Fruit
+    box = check_box(_box("Orange", 0.82), _probs(c952=0.75))
+    assert box["name"] == "Fruit" and box["renamed_from"] == "Orange"

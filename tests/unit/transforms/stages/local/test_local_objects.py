@@ -5,7 +5,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from transforms.stages.local.objects import PluginDetector, cam_box, crop_region, face_objects
+from transforms.stages.local.objects import PluginDetector, cam_box, cam_objects, crop_region, face_objects
 
 
 def test_box_surrounds_the_hot_region__cam_with_one_peak():
@@ -20,6 +20,26 @@ def test_box_surrounds_the_hot_region__cam_with_one_peak():
 
 def test_no_box__cam_without_positive_evidence():
     assert cam_box(-np.ones((7, 7), np.float32)) is None
+
+
+def _cam_inputs(index):
+    probs = np.full(1000, 0.1 / 999)
+    probs[index] = 0.9
+    features = np.zeros((8, 7, 7), np.float32)
+    features[:, 2:4, 2:4] = 1.0
+    fc = np.ones((1000, 8), np.float32)
+    return probs, features, fc
+
+
+def test_object_boxed__class_activation_of_a_thing():
+    objs = cam_objects(*_cam_inputs(883), (640, 480))   # a vase
+    assert [o["name"] for o in objs] == ["Vase"]
+
+
+def test_no_box_for_a_place__class_activation_of_a_valley():
+    # a view is no object: the Vision API never boxes a Valley, a Mountain or a Beach
+    for place in (979, 970, 978):   # valley, alp, seashore
+        assert cam_objects(*_cam_inputs(place), (640, 480)) == []
 
 
 def test_crop_is_centred_and_inside__wide_image():
