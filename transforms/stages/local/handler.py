@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
@@ -136,12 +137,9 @@ class LocalModels:
             from transforms.stages.local.colors import VERSION as COLORS_VERSION
             versions.append(COLORS_VERSION)
         self.version = "+".join(versions)
-
-    def _face_pool(self):
-        if getattr(self, "_pool", None) is None:
-            from concurrent.futures import ThreadPoolExecutor
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
-        return self._pool
+        # The side lane's thread (see _run_models), made with the models: RunInference loads
+        # them once per worker process, so this is the process's one lane thread too.
+        self.side_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="side-lane")
 
     def _timed(self, stage: str, fn, *args):
         t0 = time.perf_counter()
@@ -196,7 +194,7 @@ class LocalModels:
             return self._timed("box_names", self._name_boxes, images, found, read) if read is not None else found
 
         side, here = (run_coco, run_faces) if self.lanes else (run_faces, run_coco)
-        pending = self._face_pool().submit(side)
+        pending = self.side_lane.submit(side)
         probs = cam_features = nsfw = None
         try:
             if self.labeler is not None:
