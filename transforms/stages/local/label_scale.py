@@ -15,7 +15,11 @@ Animal 0.31 comes from a dozen insect classes, none above 0.05). Two rules:
    scattered over dozens of classes).
    An ImageNet class whose name is no everyday word is said only when it holds `STRONG`
    of the mass itself: below that its fine name is more likely wrong (a dahlia read as
-   0.32 daisy keeps Flower and Plant, not Daisy). When no class holds `MIN_TOP` (a
+   0.32 daisy keeps Flower and Plant, not Daisy). A class that is the only ImageNet class
+   of its nearest everyday word (Moped the only Motorcycle, Granny Smith the only Apple,
+   Bald eagle the only Eagle) is said by that word alone: with no other class to choose,
+   the classifier puts every motorcycle, apple or eagle there, so the fine name is a guess.
+   When no class holds `MIN_TOP` (a
    texture of grass: top class 0.05), the classifier has no reading: only a generic
    label holding `SURE_SPREAD` of the mass is said (the Animal that grass's scattered
    0.52 adds up to is not).
@@ -37,7 +41,7 @@ import math
 
 import numpy as np
 
-from transforms.stages.local.label_hierarchy import is_everyday, label_annotations, lineage, members
+from transforms.stages.local.label_hierarchy import ancestors, class_label, is_everyday, label_annotations, lineage, members
 
 ANCHOR_RAW, ANCHOR_VISION, SLOPE = 0.3, 0.7, 0.5
 STRONG = 0.5
@@ -63,7 +67,7 @@ def classifier_labels(probs: np.ndarray, limit: int = 20) -> list[dict]:
     no_reading = float(np.max(probs)) < MIN_TOP
     out = []
     for a in label_annotations(probs, limit=limit):
-        if _fine_and_unsure(a) or (no_reading and a["score"] < SURE_SPREAD):
+        if _fine_and_unsure(a) or _stands_for_its_word(a) or (no_reading and a["score"] < SURE_SPREAD):
             continue
         if a["mid"] in top or (a["score"] >= STRONG and _stands_out(a, probs)):
             score = to_vision(a["score"])
@@ -84,6 +88,19 @@ def _fine_and_unsure(label: dict) -> bool:
     (a motorcycle read as 0.4 moped), so only its everyday ancestors speak."""
     is_class = label["topicality"] >= label["score"] - 1e-12
     return is_class and label["score"] < STRONG and not is_everyday(int(np.argmax(members(label["mid"]))))
+
+
+def _stands_for_its_word(label: dict) -> bool:
+    """A fine class (no everyday word itself) that is its nearest everyday ancestor's only
+    ImageNet class: that ancestor, with the same mass, is said instead (module docstring)."""
+    covered = members(label["mid"])
+    if covered.sum() != 1:
+        return False
+    index = int(np.argmax(covered))
+    if label["mid"] != class_label(index)[0]:
+        return False  # the everyday word itself
+    up = ancestors(index)
+    return not is_everyday(index) and bool(up) and int(members(up[0]).sum()) == 1
 
 
 def ranking_discount(label: dict) -> float:

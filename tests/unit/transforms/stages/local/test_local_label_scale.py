@@ -74,3 +74,25 @@ def test_scattered_second_reading_not_said__daisy_and_mass_over_many_animals():
     p[DAISY] = 0.15
     names = {a["description"] for a in classifier_labels(p)}
     assert "Flower" in names and "Animal" not in names
+
+
+def _class(name: str) -> int:
+    return next(i for i in range(1000) if class_label(i)[1] == name)
+
+
+@pytest.mark.parametrize("fine,word", [("Moped", "Motorcycle"), ("Granny Smith", "Apple"), ("Espresso", "Coffee"),
+                                       ("Bald eagle", "Eagle")])
+def test_everyday_word_said_not_the_fine_class__only_class_of_its_word(fine, word):
+    p = np.full(1000, 0.0)
+    p[_class(fine)] = 0.9
+    p += (1 - p.sum()) / 1000
+    names = {a["description"] for a in classifier_labels(p)}
+    assert word in names and fine not in names
+
+
+def test_fine_class_said__its_word_has_other_classes():
+    p = np.full(1000, 0.0)
+    p[_class("Pekinese")] = 0.9
+    p += (1 - p.sum()) / 1000
+    names = {a["description"] for a in classifier_labels(p)}
+    assert {"Pekinese", "Dog"} <= names
