@@ -24,10 +24,12 @@ says what is there. The rule (`check_box`), for a crop's reading:
 
 Crops smaller than `MIN_SIDE` pixels are not read (the classifier sees nothing at 20 px);
 at most `MAX_CROPS` boxes per image, best first, bound the cost. A box that was read and
-kept is `confirmed` when the reading lies under its class.
+kept is `confirmed` when the reading lies under its class. In a herd (two or more boxes of
+one animal class), a lone unconfirmed box of another animal class is dropped (`_herd`).
 """
 from __future__ import annotations
 
+import collections
 import numpy as np
 from PIL import Image
 
@@ -224,7 +226,18 @@ def named_boxes(boxes: list[dict], readings: dict[int, np.ndarray], whole: np.nd
         if "renamed_from" in box and any(o["name"] == box["name"] and iou(o, box) >= 0.5 for o in out):
             continue
         out.append(box)
-    return sorted(out, key=lambda b: -b["score"])
+    return sorted(_herd(out), key=lambda b: -b["score"])
+
+
+def _herd(boxes: list[dict]) -> list[dict]:
+    """The boxes less a lone animal of another kind among a herd: an animal box its crop did
+    not confirm, alone of its class where two or more boxes share another animal class (a
+    Cow among five horses). A herd is mostly one kind, and the lone box is the detector's
+    guess on one more far-off animal."""
+    kinds = collections.Counter(b["name"] for b in boxes if COCO.get(b["name"], (None, None))[1] == "Animal")
+    return [b for b in boxes
+            if not (kinds[b["name"]] == 1 and not b.get("confirmed")
+                    and any(n != b["name"] and c >= 2 for n, c in kinds.items()))]
 
 
 BIG = 0.3

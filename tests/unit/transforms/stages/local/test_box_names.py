@@ -104,3 +104,18 @@ def test_fruit_box_takes_the_crop_name__orange_box_on_a_fig():
     # COCO's Orange is ImageNet's orange: a crop the classifier reads surely as a fig is a Fruit
     box = check_box(_box("Orange", 0.82), _probs(c952=0.75))
     assert box["name"] == "Fruit" and box["renamed_from"] == "Orange"
+
+
+def test_lone_other_animal_dropped__cow_box_among_horses():
+    herd = [_box("Horse", 0.83, 0.0, 0.3, 0.2, 0.6), _box("Horse", 0.8, 0.3, 0.3, 0.5, 0.6),
+            _box("Cow", 0.81, 0.6, 0.3, 0.8, 0.6)]
+    assert [b["name"] for b in named_boxes(herd, {})] == ["Horse", "Horse"]
+
+
+def test_other_animal_kept__crop_confirms_it_or_no_herd():
+    cow_read_as_ox = {2: _probs(c345=0.8)}
+    herd = [_box("Horse", 0.83, 0.0, 0.3, 0.2, 0.6), _box("Horse", 0.8, 0.3, 0.3, 0.5, 0.6),
+            _box("Cow", 0.81, 0.6, 0.3, 0.8, 0.6)]
+    assert sorted(b["name"] for b in named_boxes(herd, cow_read_as_ox)) == ["Cow", "Horse", "Horse"]
+    pair = [_box("Horse", 0.83, 0.0, 0.3, 0.4, 0.6), _box("Dog", 0.8, 0.5, 0.3, 0.9, 0.6)]
+    assert sorted(b["name"] for b in named_boxes(pair, {})) == ["Dog", "Horse"]
