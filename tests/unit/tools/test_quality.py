@@ -4,10 +4,13 @@ import pathlib
 import pytest
 import yaml
 
-from tools.photo_set import PHOTOS
+from tools.photo_set import CHECK_PHOTOS, PHOTOS
 from tools.quality import RULES, Naming, TruthError, format_report, parse_truth, score, totals
+from transforms.taxonomy import builtin_text, parse_taxonomy
 
-TRUTH_FILE = pathlib.Path(__file__).resolve().parents[3] / "bench" / "quality_truth.yaml"
+BENCH = pathlib.Path(__file__).resolve().parents[3] / "bench"
+TRUTH_FILE = BENCH / "quality_truth.yaml"
+CHECK_TRUTH_FILE = BENCH / "quality_truth_check.yaml"
 
 DOC = {
     "aliases": {"Motorbike": "Motorcycle", "Human face": "Face"},
@@ -122,3 +125,19 @@ def test_checked_in_truth_describes_exactly_the_photo_set__every_id_once():
     assert sorted(truth) == sorted(p.id for p in PHOTOS)
     assert len(truth) >= 30
     assert isinstance(naming, Naming) and naming.box_class("Motorbike") == "motorcycle"
+
+
+def test_checked_in_check_truth_describes_exactly_the_check_set__everyday_folders_only():
+    naming, truth = parse_truth(yaml.safe_load(CHECK_TRUTH_FILE.read_text()))
+    assert sorted(truth) == sorted(p.id for p in CHECK_PHOTOS)
+    assert len(truth) >= 25
+    assert naming.box_class("Doughnut") == "donut"
+    everyday = parse_taxonomy(builtin_text("everyday"), "builtin:everyday")
+    folders = {c.name for c in everyday.categories}  # the fallback, other, is never right
+    assert {(pid, c) for pid, t in truth.items() for c in t.categories if c not in folders} == set()
+
+
+def test_check_set_shares_no_package_and_no_id_with_the_development_set__independent():
+    assert not {p.package for p in CHECK_PHOTOS} & {p.package for p in PHOTOS}
+    assert {p.kind for p in CHECK_PHOTOS} <= {"wheel", "npm", "deb"}
+    assert not {p.id for p in CHECK_PHOTOS} & {p.id for p in PHOTOS}
