@@ -30,6 +30,7 @@ one animal class), a lone unconfirmed box of another animal class is dropped (`_
 from __future__ import annotations
 
 import collections
+
 import numpy as np
 from PIL import Image
 

@@ -41,7 +41,14 @@ import math
 
 import numpy as np
 
-from transforms.stages.local.label_hierarchy import ancestors, class_label, is_everyday, label_annotations, lineage, members
+from transforms.stages.local.label_hierarchy import (
+    ancestors,
+    class_label,
+    is_everyday,
+    label_annotations,
+    lineage,
+    members,
+)
 
 ANCHOR_RAW, ANCHOR_VISION, SLOPE = 0.3, 0.7, 0.5
 STRONG = 0.5

@@ -29,7 +29,7 @@ from PIL import Image
 
 from transforms.stages.local import labeler as labeler_mod
 from transforms.stages.local.faces import nms
-from transforms.stages.local.label_hierarchy import DATA_FILE
+from transforms.stages.local.label_hierarchy import DATA_FILE, is_everyday
 from transforms.stages.local.model_choice import CLASSIFIER
 
 FC_FILE = CLASSIFIER.fc_file  # the classifier's fc.weight [1000,1280], for class activation maps
@@ -42,14 +42,16 @@ UPSAMPLE = 8
 
 @functools.lru_cache(maxsize=1)
 def class_groups() -> tuple[np.ndarray, list[str]]:
-    """(group index per ImageNet class [1000], group names): each class's first generic ancestor."""
+    """(group index per ImageNet class [1000], group names): a class named by an everyday word
+    is its own group (a Jellyfish box, as a renamed detector box would be named); any other
+    class goes to its first everyday ancestor's (every dog breed to Dog)."""
     with open(DATA_FILE, encoding="utf-8") as f:
         data = json.load(f)
     names: dict[str, int] = {}
     index = np.zeros(len(data["classes"]), dtype=np.int64)
     for c in data["classes"]:
         chain = c["chains"][0] if c["chains"] else []
-        name = data["labels"][chain[0]] if chain else c["name"]
+        name = data["labels"][chain[0]] if chain and not is_everyday(c["index"]) else c["name"]
         name = name[:1].upper() + name[1:]
         index[c["index"]] = names.setdefault(name, len(names))
     return index, list(names)

@@ -5,7 +5,15 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from transforms.stages.local.objects import PluginDetector, cam_box, cam_objects, crop_region, face_objects
+from transforms.stages.local.label_hierarchy import class_label
+from transforms.stages.local.objects import (
+    PluginDetector,
+    cam_box,
+    cam_objects,
+    class_groups,
+    crop_region,
+    face_objects,
+)
 
 
 def test_box_surrounds_the_hot_region__cam_with_one_peak():
@@ -97,3 +105,10 @@ def test_letterboxed_box_maps_back_to_the_image__wide_bright_image(detector):
 def test_class_follows_the_model_output__dark_image(detector):
     names = [o["name"] for o in detector.detect(Image.new("RGB", (64, 64), (0, 0, 0)))]
     assert names == ["dark"]
+
+
+def test_box_group_is_the_everyday_word__jellyfish_own_group_breeds_under_dog():
+    group_of, names = class_groups()
+    index = {class_label(i)[1]: i for i in range(1000)}
+    assert names[group_of[index["Jellyfish"]]] == "Jellyfish"
+    assert names[group_of[index["Pekinese"]]] == names[group_of[index["Beagle"]]] == "Dog"
