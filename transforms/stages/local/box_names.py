@@ -248,20 +248,31 @@ def agreeing_labels(labels: list[dict], boxes: list[dict]) -> list[dict]:
     """The classifier's labels less those a surer, big detector box contradicts: a box of the
     same family covering `BIG` of the photo, scoring above the label, whose class the label
     neither lies under nor contains (the classifier's Dog 0.86 on a horse the detector boxes at 0.96
-    goes; its Mammal and Animal stay)."""
+    goes; its Mammal and Animal stay). Where the classifier has no class for the box's
+    (Cake, Giraffe, Couch), its readings of that family are its guesses at the box's thing
+    (a cupcake read as eggnog, a Drink): only the family's own word (Food, Animal) stays."""
     from transforms.stages.local.objects import _box
 
     judges = []
     for b in boxes:
         own, family = COCO.get(b["name"], (None, None))
         x0, y0, x1, y1 = _box(b)
-        if own is not None and (x1 - x0) * (y1 - y0) >= BIG:
-            judges.append((members(own), family, b["score"]))
+        if family is not None and (x1 - x0) * (y1 - y0) >= BIG:
+            judges.append((members(own) if own is not None else None, family, b["score"]))
     out = []
     for label in labels:
         covered = members(label["mid"])
         family = family_of(int(np.argmax(covered))) if covered.any() else None
-        if not any(family == f and score > label["score"] and (own & ~covered).any() and (covered & ~own).any()
+        if not any(family == f and score > label["score"] and _contradicts(label["mid"], covered, own, f)
                    for own, f, score in judges):
             out.append(label)
     return out
+
+
+def _contradicts(mid: str, covered: np.ndarray, own: np.ndarray | None, family: str) -> bool:
+    """Whether a label of the box's family says something else than the box: it neither lies
+    under the box's class nor contains it; for a class the classifier lacks, unless it is
+    the family's own word."""
+    if own is None:
+        return mid not in FAMILIES[family]
+    return bool((own & ~covered).any() and (covered & ~own).any())

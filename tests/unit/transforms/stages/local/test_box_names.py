@@ -4,6 +4,8 @@ import numpy as np
 from PIL import Image
 
 from transforms.stages.local.box_names import agreeing_labels, check_box, crop_box, named_boxes
+from transforms.stages.local.label_hierarchy import class_label
+from transforms.stages.local.label_scale import classifier_labels
 
 # ImageNet class indices
 TABBY, PEKINESE, BABOON, VELVET, WOMBAT, WALLABY, PALACE, ZEBRA, GERMAN_SHEPHERD, SORREL = (
@@ -119,3 +121,13 @@ def test_other_animal_kept__crop_confirms_it_or_no_herd():
     assert sorted(b["name"] for b in named_boxes(herd, cow_read_as_ox)) == ["Cow", "Horse", "Horse"]
     pair = [_box("Horse", 0.83, 0.0, 0.3, 0.4, 0.6), _box("Dog", 0.8, 0.5, 0.3, 0.9, 0.6)]
     assert sorted(b["name"] for b in named_boxes(pair, {})) == ["Dog", "Horse"]
+
+
+def test_guesses_dropped_family_word_kept__cake_box_and_eggnog_reading():
+    eggnog = next(i for i in range(1000) if class_label(i)[1] == "Eggnog")
+    labels = classifier_labels(_probs(**{f"c{eggnog}": 0.55}))
+    assert {"Drink", "Food"} <= {a["description"] for a in labels}   # the premise: the reading says Drink
+    kept = agreeing_labels(labels, [_box("Cake", 0.96, 0.2, 0.1, 0.8, 1.0)])
+    assert "Food" in {a["description"] for a in kept} and "Drink" not in {a["description"] for a in kept}
+    small = agreeing_labels(labels, [_box("Cake", 0.96, 0.4, 0.4, 0.6, 0.6)])   # a small box judges nothing
+    assert "Drink" in {a["description"] for a in small}
