@@ -175,9 +175,15 @@ def check_box(box: dict, probs: np.ndarray, inside: frozenset[str] = frozenset()
 
 
 def crops_to_read(image: Image.Image, boxes: list[dict]) -> list[tuple[int, Image.Image]]:
-    """(index in `boxes`, square crop) of the boxes worth reading: the `MAX_CROPS` best big enough."""
+    """(index in `boxes`, square crop) of the boxes worth reading: the `MAX_CROPS` best big
+    enough, the best of each class first (a lone Apple box among six oranges is the one in
+    doubt; a fifth orange's crop tells little more than the first's)."""
     out = []
-    for i in sorted(range(len(boxes)), key=lambda j: -boxes[j]["score"]):
+    by_score = sorted(range(len(boxes)), key=lambda j: -boxes[j]["score"])
+    rank = {}
+    for j in by_score:
+        rank[j] = sum(boxes[k]["name"] == boxes[j]["name"] for k in rank)
+    for i in sorted(by_score, key=lambda j: rank[j]):
         v = boxes[i]["boundingPoly"]["normalizedVertices"]
         crop = crop_box(image, (v[0]["x"], v[0]["y"], v[2]["x"], v[2]["y"]))
         if crop is not None:

@@ -3,7 +3,7 @@ renames or drops the detector's box, and a surer big box drops the classifier's 
 import numpy as np
 from PIL import Image
 
-from transforms.stages.local.box_names import agreeing_labels, check_box, crop_box, named_boxes
+from transforms.stages.local.box_names import agreeing_labels, check_box, crop_box, crops_to_read, named_boxes
 from transforms.stages.local.label_hierarchy import class_label
 from transforms.stages.local.label_scale import classifier_labels
 
@@ -131,3 +131,11 @@ def test_guesses_dropped_family_word_kept__cake_box_and_eggnog_reading():
     assert "Food" in {a["description"] for a in kept} and "Drink" not in {a["description"] for a in kept}
     small = agreeing_labels(labels, [_box("Cake", 0.96, 0.4, 0.4, 0.6, 0.6)])   # a small box judges nothing
     assert "Drink" in {a["description"] for a in small}
+
+
+def test_lone_class_read_within_the_budget__apple_box_among_five_oranges():
+    image = Image.new("RGB", (800, 800))
+    oranges = [_box("Orange", 0.95 - 0.03 * k, 0.1 * k, 0.1, 0.1 * k + 0.2, 0.3) for k in range(5)]
+    boxes = oranges + [_box("Apple", 0.7, 0.5, 0.5, 0.8, 0.8)]
+    read = [i for i, _ in crops_to_read(image, boxes)]
+    assert len(read) == 4 and 5 in read and read[0] == 0
