@@ -20,13 +20,17 @@ measurements behind them):
 - *Hold*: after a 429 every call waits HOLD_FIRST_SECS, doubling for 429s in a row up to
   HOLD_MAX_SECS, times a HOLD_JITTER factor so workers do not re-probe in lock-step; a
   Retry-After (or RetryInfo in the error body) holds them until that moment instead.
+  From the third 429 in a row (an empty quota) probes are also PROBE_CALLS calls' worth of
+  its given rate apart: each probe is a 429, and a small share spent many calls on them.
 - *Spells*: 429s less than SPELL_SECS apart are one spell; once calls pass, the rate climbs
   back (time constant RECOVER_SECS) to RECOVER_SHARE x what it was given before it. An
   answer to a call sent before the latest 429 says nothing of the quota now: it neither
   ends a spell nor resets its holds.
 - *Window cycle*: when a quota opens again after an empty spell, having accepted at least
   CYCLE_MIN_CALLS, what it accepted over the open-then-empty cycle is its long-run rate:
-  pace there, and probe beyond it only after one more cycle.
+  pace there, and probe beyond it only after one more cycle. A cycle given in a burst (all
+  in its first BURST_SHARE) is climbed back for that many calls only, then its rate binds
+  and probing starts: the climb's target held the burst and emptied the next window early.
 
 `RateControl` is not locked itself: its owner (`backpressure.Backpressure`) calls it under
 its lock.
@@ -44,7 +48,8 @@ MIN_RATE = 0.2            # calls/s: never pace slower than one call in 5 s
 DECREASE = 0.85           # after a 429: 85 % of the rate this worker was given ...
 EXIT_DECREASE = 0.6       # ... but 60 % at the end of slow start, where that figure holds the burst
 BUSY_SHARE = 0.5          # "since the last 429" counts only if the worker sent half its pace or more
-CYCLE_MIN_CALLS = 4       # a window's cycle: at least 4 calls accepted before it emptied
+CYCLE_MIN_CALLS = 4       # a window's cycle: at least 4 calls accepted before it emptied ...
+BURST_SHARE = 0.5         # ... all of them in its first half: a burst (see the Window cycle rule)
 RATE_WINDOW = 10.0        # "the rate it was given": over the last 10 s of calls sent ...
 RATE_SAMPLE = 40          # ... at the end of slow start, over the last 40 (at least 1 s)
 FLOOR_SHARE = 0.7         # one 429 never takes that figure below 70 % of the pace
@@ -56,6 +61,8 @@ LIMITED_GROWTH_PER_SEC = 0.5  # under a job-wide limit: +50 % a second (per seco
 HOLD_FIRST_SECS = 0.5     # after a 429 with no hint: hold every call 0.5 s, 1 s, 2 s, 4 s (in a row) ...
 HOLD_MAX_SECS = 4.0
 HOLD_JITTER = (0.5, 1.5)  # ... times a random factor (at most HOLD_MAX_SECS): no re-probing in lock-step
+PROBE_CALLS = 8.0         # a third 429 in a row: probes also 8 calls' worth of the rate it was given apart ...
+PROBE_MAX_SECS = 8.0      # ... at most 8 s (the jitter then stays under that figure)
 SPELL_SECS = 3.0          # 429s less than 3 s apart are one spell of pressure ...
 RECOVER_SHARE = 0.95      # ... after which the rate climbs back to 95 % of what it was given before it
 RECOVER_SECS = 0.7        # with this time constant
@@ -78,8 +85,9 @@ class RateControl:
         self.blocked_until = 0.0                # set by Retry-After and by holds
         self.last_grow = now
         self.last_decrease = -1e9
-        self.streak = 0                         # 429s since the last success
+        self.streak, self.streak_from = 0, -1e9  # 429s since the last success; when the first was sent
         self.open_since, self.open_count = now, 0   # the current open-then-empty quota cycle
+        self.burst_left, self.cycle_rate = 0, 0.0    # after a window's burst: calls until its cycle's rate binds
         self.sent: collections.deque[float] = collections.deque()      # when calls were let go ...
         self.refused: collections.deque[float] = collections.deque()   # ... and those answered 429
         self.before_event = 0.0                 # the pace before the last counted 429 ...
@@ -101,6 +109,10 @@ class RateControl:
         self.last_slot = self.last_slot + interval if late <= interval / 2 else now
         self._grow(now, paced=waited)
         self._remember(self.sent, now, now)
+        if self.burst_left > 0:
+            self.burst_left -= 1
+            if not self.burst_left and self.rate:   # a cycle's calls sent since the window reopened
+                self.rate, self.recover_to, self.probe_from = min(self.rate, self.cycle_rate), 0.0, now
 
     def _accepted_rate(self, now: float, recent_only: bool = False, span: float | None = None) -> float:
         """Calls per second the API accepted: calls sent minus those refused, over the last
@@ -136,6 +148,8 @@ class RateControl:
             self.rate = min(self.ceiling, self.cap) if self.cap else self.ceiling
             # Its rate is known for a cycle now: probe beyond it only after one more cycle.
             self.probe_from = now + cycle
+            if self.streak_from - self.open_since < BURST_SHARE * cycle:   # given in a burst, then none
+                self.burst_left, self.cycle_rate = self.open_count, self.ceiling
             self.open_since, self.open_count = now, 0
         self.open_count += 1
         self.streak = 0
@@ -173,8 +187,13 @@ class RateControl:
         if not self.adaptive or sent_at < self.last_decrease:
             return
         self.streak += 1
-        hold = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1))
-        hold = min(HOLD_MAX_SECS, hold * self.rng.uniform(*HOLD_JITTER))
+        if self.streak == 1:
+            self.streak_from = sent_at
+        hold, top = min(HOLD_MAX_SECS, HOLD_FIRST_SECS * 2 ** (self.streak - 1)), HOLD_MAX_SECS
+        if self.streak >= 3 and self.spell_given > 0:   # empty through two holds: probes cost a share of calls
+            floor = min(PROBE_MAX_SECS, PROBE_CALLS / self.spell_given)
+            hold, top = max(hold, floor), max(top, floor)
+        hold = min(top, hold * self.rng.uniform(*HOLD_JITTER))
         self.blocked_until = max(self.blocked_until, now + hold)
         self.last_decrease, self.last_grow = now, now
         was_pressed, self.last_pressure = self.last_pressure, now
