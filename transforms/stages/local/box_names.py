@@ -180,7 +180,7 @@ def crops_to_read(image: Image.Image, boxes: list[dict]) -> list[tuple[int, Imag
     doubt; a fifth orange's crop tells little more than the first's)."""
     out = []
     by_score = sorted(range(len(boxes)), key=lambda j: -boxes[j]["score"])
-    rank = {}
+    rank: dict[int, int] = {}
     for j in by_score:
         rank[j] = sum(boxes[k]["name"] == boxes[j]["name"] for k in rank)
     for i in sorted(by_score, key=lambda j: rank[j]):
