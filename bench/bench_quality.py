@@ -8,8 +8,9 @@ process with the default options (what a user runs), the rows are read back from
 every count and what failed, then the totals.
 
 Environment: BENCH_QUALITY_SET=check scores the check set instead (tools/photo_set.py's
-CHECK_PHOTOS against bench/quality_truth_check.yaml: photos no rule was tuned on, so its
-figure is the honest one; the default, `dev`, is the 42 development photos);
+CHECK_PHOTOS against bench/quality_truth_check.yaml: photos from other packages, built
+after the rules; docs/quality.md says which rules its first run prompted; the default,
+`dev`, is the 42 development photos);
 BENCH_QUALITY_ARGS adds pipeline options (e.g. "--detector_model=PATH") to
 try a change against the same truth; BENCH_QUALITY_VERBOSE=1 also prints each photo's
 kept labels, category and boxes; BENCH_QUALITY_PHOTOS=DIR with BENCH_QUALITY_TRUTH=FILE

